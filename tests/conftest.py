@@ -87,3 +87,169 @@ def no_leaked_threads() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+
+
+# -- a running gateway ---------------------------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from gateway.app import Gateway  # noqa: E402
+from gateway.settings import Settings, load  # noqa: E402
+
+
+def write_gateway_config(directory: Path, broker: Broker, *, extra: str = "", api_port: int | None = None) -> Path:
+    """A gateway configuration for ``broker``: the README's minimal file, credentials, then ``extra`` sections."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = api_port if api_port is not None else free_port()
+    path = directory / "gateway.toml"
+    path.write_text(
+        f'site = "{broker.site}"\n'
+        "[broker]\n"
+        f'url = "{broker.url}"\n'
+        f'username = "{GATEWAY_USER}"\n'
+        f'password_file = "{broker.gateway_password_file}"\n'
+        "[storage]\n"
+        'path = "campus.db"\n'
+        "[api]\n"
+        f'listen = "127.0.0.1:{port}"\n'
+        f"{extra}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+class RunningGateway:
+    """A gateway in a thread of this process, with its own event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.gateway = Gateway(settings)
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="campusgw-test-gateway")
+
+    def _main(self) -> None:
+        async def body() -> None:
+            ready = asyncio.Event()
+
+            async def flag() -> None:
+                await ready.wait()
+                self._ready.set()
+
+            waiter = asyncio.ensure_future(flag())
+            try:
+                await self.gateway.run(self._stop, ready=ready)
+            finally:
+                waiter.cancel()
+
+        try:
+            self._loop.run_until_complete(body())
+        except BaseException as exc:  # reported by the fixture
+            self.error = exc
+        finally:
+            self._ready.set()
+            self._loop.close()
+
+    def start(self, timeout: float = 20.0) -> RunningGateway:
+        self._thread.start()
+        assert self._ready.wait(timeout), "gateway did not start"
+        if self.error is not None:
+            raise self.error
+        ingest = self.gateway.ingest
+        assert ingest is not None and ingest.wait_connected(timeout), "gateway did not connect to the broker"
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(30)
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway.api_port}"
+
+    @property
+    def token(self) -> str:
+        return read_secret(self.settings.token_path)
+
+    def get(self, path: str, *, token: str | None = None, expect: int = 200) -> Any:
+        return http_json(self.url + path, token=self.token if token is None else token, expect=expect)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+        wait_until(predicate, timeout, what)
+
+
+def http_json(url: str, *, token: str | None = None, method: str = "GET", body: Any = None,
+              expect: int = 200) -> Any:
+    request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, data = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, data = exc.code, exc.read()
+    assert status == expect, f"{method} {url}: {status} {data[:500]!r}"
+    return json.loads(data) if data and data[:1] in (b"{", b"[") else data
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path, broker: Broker) -> Iterator[Callable[..., RunningGateway]]:
+    """Start gateways in this process: ``gateway_factory(extra="[ingest]\\nbatch_size = 10")``."""
+    started: list[RunningGateway] = []
+
+    def start(*, extra: str = "", directory: Path | None = None, environ: dict[str, str] | None = None) -> RunningGateway:
+        path = write_gateway_config(directory or tmp_path / "gw", broker, extra=extra)
+        running = RunningGateway(load(path, environ or {}))
+        started.append(running)
+        return running.start()
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+class GatewayProcess:
+    """``campusgw run`` as a child process, for tests that kill it."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = config.parent / "gateway.log"
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "--config", str(self.config)], stdout=log, stderr=log, env=env
+            )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(30)
+        self.process = None

@@ -1,0 +1,1 @@
+"""HTTP API and dashboard, served by the gateway (FastAPI on uvicorn, in the gateway's event loop)."""

@@ -1,0 +1,136 @@
+"""The schema, as ``sqlite_utils.Migrations`` functions applied in order and recorded in ``_sqlite_migrations``.
+
+Readings live in a narrow table keyed by series (one device's one metric); ``messages`` remembers the identity
+``(device, boot, seq)`` of every stored telemetry message so that a redelivered message is stored once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from gateway.errors import StoreError
+
+migrations = Migrations("campusgw")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            device TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL DEFAULT 'unknown',
+            name TEXT NOT NULL DEFAULT '',
+            room TEXT NOT NULL DEFAULT '',
+            declared INTEGER NOT NULL DEFAULT 0,
+            retired_at REAL,
+            created REAL NOT NULL,
+            first_seen REAL,
+            last_seen REAL,
+            online INTEGER,
+            state_since REAL,
+            state_reason TEXT,
+            boot TEXT,
+            fw TEXT,
+            ip TEXT
+        );
+        CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            metric TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT '',
+            UNIQUE (device_id, metric)
+        );
+        CREATE TABLE readings (
+            series_id INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            value,
+            quality INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX readings_by_series_ts ON readings (series_id, ts);
+        CREATE INDEX readings_by_ts ON readings (ts);
+        CREATE TABLE messages (
+            device_id INTEGER NOT NULL,
+            boot TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            received REAL NOT NULL,
+            PRIMARY KEY (device_id, boot, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_minute (
+            series_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            sum REAL NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (series_id, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_hour (
+            series_id INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            sum REAL NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (series_id, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY,
+            received REAL NOT NULL,
+            topic TEXT NOT NULL,
+            device TEXT,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            payload BLOB NOT NULL
+        );
+        CREATE INDEX dead_letters_by_received ON dead_letters (received);
+        CREATE TABLE device_events (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX device_events_by_device ON device_events (device_id, ts);
+        CREATE TABLE signin_codes (
+            code_hash TEXT PRIMARY KEY,
+            expires REAL NOT NULL
+        );
+        """
+    )
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the pragmas every connection of the gateway uses."""
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+        else:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: each commit is fsynced before it returns, so a message is acknowledged only once it is durable.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    return conn
+
+
+def migrate(path: Path) -> None:
+    """Create or upgrade the database at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        migrations.apply(Database(conn))
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot migrate database {path}: {exc}") from exc
+    finally:
+        conn.close()
