@@ -210,11 +210,15 @@ def http_json(url: str, *, token: str | None = None, method: str = "GET", body: 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
+    last: AssertionError | None = None
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except AssertionError as exc:  # e.g. a 404 before the device exists
+            last = exc
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f" (last: {last})" if last else ""))
 
 
 @pytest.fixture
@@ -253,3 +257,40 @@ class GatewayProcess:
             self.process.send_signal(sig)
             self.process.wait(30)
         self.process = None
+
+
+class Publisher:
+    """A paho MQTT 5 client publishing raw payloads at QoS 1 and waiting for the broker's confirmation."""
+
+    def __init__(self, broker: Broker, *, user: str = SIMULATOR_USER, client_id: str = "test-publisher") -> None:
+        import paho.mqtt.client as mqtt
+
+        self.site = broker.site
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(user, broker.password(user))
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
+
+    def device(self, device: str, kind: str, payload: bytes, *, retain: bool = False) -> None:
+        self.publish(f"campus/{self.site}/{device}/{kind}", payload, retain=retain)
+
+    def many(self, items: list[tuple[str, bytes]]) -> None:
+        infos = [self.client.publish(topic, payload, qos=1) for topic, payload in items]
+        for info in infos:
+            info.wait_for_publish(30)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(broker: Broker) -> Iterator[Publisher]:
+    client = Publisher(broker)
+    yield client
+    client.close()

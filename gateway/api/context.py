@@ -79,7 +79,7 @@ def parse_time(text: str | None, tz: zoneinfo.ZoneInfo, name: str) -> float | No
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             f"{name} must be Unix seconds or an ISO 8601 time such as 2026-09-01T08:00:00+08:00, got {text!r}",
         ) from None
     if moment.tzinfo is None:

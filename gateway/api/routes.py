@@ -59,7 +59,7 @@ def _decode_cursor(cursor: str) -> tuple[float, int]:
         ts, rowid = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
         return float(ts), int(rowid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "cursor is not one this API gave out") from None
+        raise HTTPException(422, "cursor is not one this API gave out") from None
 
 
 async def _device_or_404(context: ApiContext, device: str) -> queries.DeviceView:

@@ -78,7 +78,7 @@ class MqttIngest:
             client.username_pw_set(settings.broker.username, password)
         if settings.broker.tls:
             client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -122,6 +122,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._disk_checked = 0.0
         self._ready = threading.Event()
+        self._stopping = False
 
     # -- the public side, used from any thread -------------------------------------------------------------
 
@@ -148,11 +149,23 @@ class Writer:
         return self._queue.qsize()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write and acknowledge everything queued so far, then end the thread."""
-        if self._thread is None:
+        """Write and acknowledge everything queued so far, then end the thread.
+
+        A batch that cannot be written now (disk below its watermark, a failing disk) is given up: its messages
+        stay unacknowledged, so the broker delivers them again to the next run.
+        """
+        thread = self._thread
+        if thread is None:
             return
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+        self._stopping = True
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            try:
+                self._queue.put(_STOP, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        thread.join(max(0.0, deadline - time.monotonic()))
         self._thread = None
 
     # -- the writer thread ---------------------------------------------------------------------------------
@@ -204,8 +217,7 @@ class Writer:
                 batch.append(item)
                 if not isinstance(item, Command):
                     messages += 1
-            self._commit_with_retry(conn, batch)
-            if stop:
+            if not self._commit_with_retry(conn, batch) or stop:
                 return
 
     def _disk_ok(self) -> bool:
@@ -224,16 +236,23 @@ class Writer:
                 log.warning("disk free %d bytes is above the watermark again: writing resumes", free)
         return not paused
 
-    def _commit_with_retry(self, conn: sqlite3.Connection, batch: list[object]) -> None:
+    def _commit_with_retry(self, conn: sqlite3.Connection, batch: list[object]) -> bool:
+        """Commit ``batch``, waiting out a full disk and retrying failures; False if stopped before it could."""
         delay = 0.1
         while True:
             while not self._disk_ok():
-                time.sleep(0.5)
+                if self._stopping:
+                    self._abandon(batch)
+                    return False
+                time.sleep(0.2)
             try:
                 self._commit(conn, batch)
                 self.health.last_error = None
-                return
+                return True
             except sqlite3.Error as exc:
+                if self._stopping:
+                    self._abandon(batch)
+                    return False
                 self.metrics.write_errors.inc()
                 self.health.last_error = f"write failed: {exc}"
                 log.error("batch of %d items failed (%s); retrying in %.1f s", len(batch), exc, delay)
@@ -242,6 +261,12 @@ class Writer:
                 self.devices.rollback(conn)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _abandon(self, batch: list[object]) -> None:
+        log.warning("stopping with %d items not written; the broker keeps their messages", len(batch))
+        for item in batch:
+            if isinstance(item, Command):
+                item.future.cancel()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[object]) -> None:
         started = time.perf_counter()
@@ -294,6 +319,8 @@ class Writer:
                 devices.add_event(conn, device_id, event.ts, "event", detail)
                 seen[device_id] = max(item.received, seen.get(device_id, 0.0))
             elif isinstance(item, Command):
+                if not item.future.set_running_or_notify_cancel():
+                    continue  # its caller gave up waiting
                 try:
                     results.append((item, item.run(conn, devices), None))
                 except Exception as exc:  # an API command's own error goes back to its caller
