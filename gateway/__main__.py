@@ -38,8 +38,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(devices_app, name="devices")
 app.add_typer(broker_app, name="broker")
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The gateway's TOML configuration file.")]
 

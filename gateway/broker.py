@@ -103,7 +103,9 @@ def render_config(layout: BrokerLayout) -> str:
     listeners = [f"listener {layout.port} {layout.bind}"]
     if layout.lan:
         host, _, port = layout.lan.rpartition(":")
-        listeners.append(f"# LAN listener for the school's devices; password and ACL apply here too\nlistener {port} {host}")
+        lan = f"# LAN listener for the school's devices; password and ACL apply here too\nlistener {port} {host}"
+        # one socket per port: a LAN listener on the main port replaces the loopback one (it covers loopback too)
+        listeners = [lan] if int(port) == layout.port else [*listeners, lan]
     user = f"user {layout.run_as}\n" if layout.run_as else ""
     return f"""# Mosquitto for campus site {layout.site!r}, written by 'campusgw broker config'.
 # The gateway acknowledges a message only after it is on disk, so the broker must hold what is not yet

@@ -236,7 +236,7 @@ def _describe(location: tuple[int | str, ...], document: dict[str, Any]) -> str:
         where = f"[[devices]] #{index + 1}" + (f" (id {ident!r})" if ident else "")
         return f"{where} {'.'.join(map(str, rest[1:]))}".strip()
     if not rest:
-        return f"key {head}" if head not in Settings.model_fields or head == "site" else f"[{head}]"
+        return f"[{head}]" if isinstance(document.get(str(head)), dict) else f"key {head}"
     return f"[{head}] {'.'.join(map(str, rest))}"
 
 
@@ -246,9 +246,13 @@ def parse(document: dict[str, Any], *, source: str = "config") -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            location = tuple(error["loc"])
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                top_section = len(location) == 1 and isinstance(document.get(str(location[0])), dict)
+                message = "unknown section" if top_section else "unknown key"
             message = message.removeprefix("Value error, ")
-            problems.append(f"{source}: {_describe(tuple(error['loc']), document)}: {message}")
+            problems.append(f"{source}: {_describe(location, document)}: {message}")
         raise ConfigError("\n".join(problems)) from None
 
 
