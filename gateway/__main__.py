@@ -1,13 +1,13 @@
 """``campusgw``: the command line of the campus gateway.
 
-    campusgw run --config FILE            run the gateway
-    campusgw config check FILE            validate a configuration file
-    campusgw token --config FILE          print the API token (created if missing)
-    campusgw signin-link --config FILE    print a one-time dashboard sign-in link
-    campusgw devices ...                  list, rename, move and retire devices
-    campusgw broker config ...            write the Mosquitto configuration for a site
-    campusgw simulate SCENARIO.toml       run simulated devices
-    campusgw demo                         broker + gateway + simulated school on this machine
+campusgw run --config FILE            run the gateway
+campusgw config check FILE            validate a configuration file
+campusgw token --config FILE          print the API token (created if missing)
+campusgw signin-link --config FILE    print a one-time dashboard sign-in link
+campusgw devices ...                  list, rename, move and retire devices
+campusgw broker config ...            write the Mosquitto configuration for a site
+campusgw simulate SCENARIO.toml       run simulated devices
+campusgw demo                         broker + gateway + simulated school on this machine
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ from rich.table import Table
 from gateway import settings as settings_module
 from gateway.errors import GatewayError
 
-app = typer.Typer(help="Campus IoT equipment and smart-venue gateway.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Campus IoT equipment and smart-venue gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 devices_app = typer.Typer(help="The device registry: list, rename, move to a room, retire.", no_args_is_help=True)
 broker_app = typer.Typer(help="The Mosquitto broker the gateway needs.", no_args_is_help=True)
@@ -57,7 +61,9 @@ def _load(path: Path) -> settings_module.Settings:
 
 
 @app.command()
-def run(config: ConfigOption, log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info") -> None:
+def run(
+    config: ConfigOption, log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info"
+) -> None:
     """Run the gateway until Ctrl-C or SIGTERM."""
     from gateway.app import Gateway
 
@@ -81,8 +87,11 @@ def run(config: ConfigOption, log_level: Annotated[str, typer.Option(help="debug
 def config_check(path: Annotated[Path, typer.Argument(help="The TOML file to check.")]) -> None:
     """Validate a configuration file; every error names its section and key."""
     settings = _load(path)
-    console.print(f"{path}: OK (site {settings.site}, {len(settings.devices)} declared devices, "
-                  f"database {settings.storage.path})", highlight=False)
+    console.print(
+        f"{path}: OK (site {settings.site}, {len(settings.devices)} declared devices, "
+        f"database {settings.storage.path})",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -99,7 +108,8 @@ def _api(settings: settings_module.Settings, method: str, path: str, body: dict[
 
     host = settings.api.host if settings.api.host not in ("0.0.0.0", "::") else "127.0.0.1"
     request = urllib.request.Request(
-        f"http://{host}:{settings.api.port}{path}", method=method,
+        f"http://{host}:{settings.api.port}{path}",
+        method=method,
         data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {ensure_token(settings.token_path)}", "Content-Type": "application/json"},
     )
@@ -110,8 +120,9 @@ def _api(settings: settings_module.Settings, method: str, path: str, body: dict[
         detail = json.loads(exc.read() or b"{}").get("detail", exc.reason)
         raise _fail(f"{method} {path}: {exc.code} {detail}") from None
     except OSError as exc:
-        raise _fail(f"the gateway is not answering at {settings.api.listen} ({exc}); start it with "
-                    "'campusgw run --config ...'") from None
+        raise _fail(
+            f"the gateway is not answering at {settings.api.listen} ({exc}); start it with 'campusgw run --config ...'"
+        ) from None
 
 
 @app.command("signin-link")
@@ -130,8 +141,9 @@ def devices_list(config: ConfigOption, include_retired: bool = False) -> None:
     table = Table("device", "type", "name", "room", "state")
     for device in answer["devices"]:
         state = {True: "online", False: "offline", None: "unknown"}[device["online"]]
-        table.add_row(device["device"], device["type"], device["name"], device["room"],
-                      "retired" if device["retired"] else state)
+        table.add_row(
+            device["device"], device["type"], device["name"], device["room"], "retired" if device["retired"] else state
+        )
     console.print(table)
 
 
@@ -165,7 +177,9 @@ def broker_config(
     out: Annotated[Path, typer.Option(help="Folder for mosquitto.conf, acl, passwd and credentials/.")],
     port: Annotated[int, typer.Option(help="Port of the loopback listener.")] = 1883,
     bind: Annotated[str, typer.Option(help="Address of the main listener.")] = "127.0.0.1",
-    lan: Annotated[str | None, typer.Option(help="Also listen here for the school's devices, e.g. 0.0.0.0:1883.")] = None,
+    lan: Annotated[
+        str | None, typer.Option(help="Also listen here for the school's devices, e.g. 0.0.0.0:1883.")
+    ] = None,
     device: Annotated[list[str] | None, typer.Option(help="A device id to create a broker user for (repeat).")] = None,
     gateway_config: Annotated[Path | None, typer.Option(help="Also create users for the devices it declares.")] = None,
     run_as: Annotated[str | None, typer.Option(help="User Mosquitto runs as when started as root.")] = None,
@@ -179,8 +193,9 @@ def broker_config(
     names = list(device or [])
     if gateway_config is not None:
         names += [d.id for d in _load(gateway_config).devices]
-    layout = BrokerLayout(directory=out.resolve(), site=site, port=port, bind=bind, lan=lan, run_as=run_as,
-                          devices=device_users(names))
+    layout = BrokerLayout(
+        directory=out.resolve(), site=site, port=port, bind=bind, lan=lan, run_as=run_as, devices=device_users(names)
+    )
     try:
         secrets = write_broker_config(layout)
     except GatewayError as exc:
@@ -211,8 +226,9 @@ def simulate(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its broker, database and secrets.")]
-    = Path("campusgw-demo"),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo keeps its broker, database and secrets.")
+    ] = Path("campusgw-demo"),
     scenario: Annotated[Path | None, typer.Option(help="Scenario to simulate (default: the demo school).")] = None,
     api_port: Annotated[int, typer.Option(help="Dashboard port (0: any free port).")] = 8080,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,

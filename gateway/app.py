@@ -17,8 +17,10 @@ import contextlib
 import logging
 import shutil
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -40,6 +42,14 @@ from gateway.store.writer import Writer
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+
+
+def _check_silence(conn: sqlite3.Connection, devices: DeviceTable, *, now: float) -> list[str]:
+    return devices.check_silence(conn, now)
+
+
+def _trim(conn: sqlite3.Connection, _devices: DeviceTable, *, policy: RetentionPolicy, now: float) -> dict[str, int]:
+    return trim(conn, policy, now)
 
 
 class _Server(uvicorn.Server):
@@ -113,7 +123,8 @@ class Gateway:
         if health.paused_for_disk:
             free = shutil.disk_usage(self.settings.storage.path.parent).free
             problems.append(
-                f"disk free {free / MB:.0f} MB is below the watermark of {self.settings.storage.disk_watermark_mb:.0f} MB:"
+                f"disk free {free / MB:.0f} MB is below the watermark of "
+                f"{self.settings.storage.disk_watermark_mb:.0f} MB:"
                 " acknowledgements are held, the broker keeps the messages"
             )
         return problems
@@ -146,11 +157,19 @@ class Gateway:
         self.api_port = int(sock.getsockname()[1])
         self._bind_gauges()
         self.writer.start()
-        self.ingest = MqttIngest(settings, self.devices, self.writer.submit, self.metrics, password=password,
-                                 clock=self.clock)
+        self.ingest = MqttIngest(
+            settings, self.devices, self.writer.submit, self.metrics, password=password, clock=self.clock
+        )
         reader = Reader(settings.storage.path)
-        context = ApiContext(settings=settings, reader=reader, writer=self.writer, metrics=self.metrics, token=token,
-                             health=self.health_problems, clock=self.clock)
+        context = ApiContext(
+            settings=settings,
+            reader=reader,
+            writer=self.writer,
+            metrics=self.metrics,
+            token=token,
+            health=self.health_problems,
+            clock=self.clock,
+        )
         server = _Server(uvicorn.Config(create_app(context), log_level="warning", access_log=False, lifespan="off"))
         try:
             self.ingest.start()
@@ -169,7 +188,7 @@ class Gateway:
             sock.close()
 
     async def _signal_ready(self, server: uvicorn.Server, ready: asyncio.Event) -> None:
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn shows readiness only as this flag
             await asyncio.sleep(0.02)
         ready.set()
 
@@ -187,7 +206,7 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             now = self.clock()
-            silent = await asyncio.wrap_future(self.writer.execute(lambda conn, devices: devices.check_silence(conn, now)))
+            silent = await asyncio.wrap_future(self.writer.execute(partial(_check_silence, now=now)))
             if silent:
                 log.info("offline after silence: %s", ", ".join(silent))
 
@@ -197,7 +216,7 @@ class Gateway:
         while True:
             now = self.clock()
             while True:
-                deleted = await asyncio.wrap_future(self.writer.execute(lambda conn, _devices: trim(conn, policy, now)))
+                deleted = await asyncio.wrap_future(self.writer.execute(partial(_trim, policy=policy, now=now)))
                 for table, count in deleted.items():
                     self.metrics.retention_deleted.labels(table=table).inc(count)
                 if not deleted:

@@ -41,7 +41,9 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def write_demo_config(directory: Path, site: str, broker_url: str, api_port: int, devices: list[dict[str, object]]) -> Path:
+def write_demo_config(
+    directory: Path, site: str, broker_url: str, api_port: int, devices: list[dict[str, object]]
+) -> Path:
     lines = [
         f"site = {_toml_string(site)}",
         'timezone = "Asia/Shanghai"',
@@ -121,8 +123,9 @@ def run_demo(directory: Path, scenario: Path | None, api_port: int, duration: fl
     find_mosquitto()  # a clear message, not a traceback, where Mosquitto is missing
     plan = load_scenario(scenario or "demo")
     directory.mkdir(parents=True, exist_ok=True)
-    devices = [
-        {"id": d.id, "type": d.type, "name": d.name, "room": d.room, "units": dict(d.units)} for d in scenario_devices(plan)
+    devices: list[dict[str, object]] = [
+        {"id": d.id, "type": d.type, "name": d.name, "room": d.room, "units": dict(d.units)}
+        for d in scenario_devices(plan)
     ]
     layout = BrokerLayout(directory=directory / "broker", site=plan.site, port=free_port(), run_as=getpass.getuser())
     write_broker_config(layout)
@@ -140,8 +143,9 @@ def run_demo(directory: Path, scenario: Path | None, api_port: int, duration: fl
         console.print(f"Starting Mosquitto on 127.0.0.1:{layout.port} ...")
         broker.start()
         console.print("Starting the gateway ...")
-        gateway = _Child("gateway", [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-                         directory / "gateway.log")
+        gateway = _Child(
+            "gateway", [sys.executable, "-m", "gateway", "run", "--config", str(config)], directory / "gateway.log"
+        )
         children.append(gateway)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -158,10 +162,26 @@ def run_demo(directory: Path, scenario: Path | None, api_port: int, duration: fl
             if not stop.is_set():
                 raise GatewayError(f"the gateway did not become healthy within 60 s:\n{gateway.tail()}")
         console.print(f"Starting the simulated school ({len(plan.devices)} devices, scenario {plan.name}) ...")
-        children.append(_Child("simulator", [
-            sys.executable, "-m", "gateway", "simulate", str(plan.source), "--broker", f"mqtt://127.0.0.1:{layout.port}",
-            "--username", SIMULATOR_USER, "--password-file", str(layout.secret_file(SIMULATOR_USER)),
-        ], directory / "simulator.log", stop_signal=signal.SIGINT))  # the simulator says goodbye on Ctrl-C
+        children.append(
+            _Child(
+                "simulator",
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "simulate",
+                    str(plan.source),
+                    "--broker",
+                    f"mqtt://127.0.0.1:{layout.port}",
+                    "--username",
+                    SIMULATOR_USER,
+                    "--password-file",
+                    str(layout.secret_file(SIMULATOR_USER)),
+                ],
+                directory / "simulator.log",
+                stop_signal=signal.SIGINT,
+            )
+        )  # the simulator says goodbye on Ctrl-C
         token = (directory / "api-token").read_text().strip()
         _status, answer = _get(base + "/api/signin-codes", token, method="POST")
         console.print()

@@ -15,7 +15,9 @@ class GatewayMetrics:
             "campusgw_messages_ingested", "Messages that passed the MQTT contract", ["kind"], registry=registry
         )
         self.messages_rejected = Counter(
-            "campusgw_messages_rejected", "Messages that failed the contract, stored as dead letters", ["reason"],
+            "campusgw_messages_rejected",
+            "Messages that failed the contract, stored as dead letters",
+            ["reason"],
             registry=registry,
         )
         self.readings_stored = Counter("campusgw_readings_stored", "Readings committed to disk", registry=registry)
@@ -24,18 +26,23 @@ class GatewayMetrics:
         )
         self.without_identity = Counter(
             "campusgw_messages_without_identity",
-            "Telemetry stored without boot and seq, which cannot be de-duplicated", registry=registry,
+            "Telemetry stored without boot and seq, which cannot be de-duplicated",
+            registry=registry,
         )
         self.clock_suspect = Counter(
             "campusgw_readings_clock_suspect", "Readings whose ts was replaced by the receive time", registry=registry
         )
         self.write_batch_seconds = Histogram(
-            "campusgw_write_batch_seconds", "Time to write and fsync one batch",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=registry,
+            "campusgw_write_batch_seconds",
+            "Time to write and fsync one batch",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry,
         )
         self.write_batch_messages = Histogram(
-            "campusgw_write_batch_messages", "Messages per committed batch",
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000), registry=registry,
+            "campusgw_write_batch_messages",
+            "Messages per committed batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+            registry=registry,
         )
         self.write_errors = Counter(
             "campusgw_write_errors", "Batches that failed to commit and were retried", registry=registry
@@ -52,7 +59,8 @@ class GatewayMetrics:
         self.db_bytes = Gauge("campusgw_db_bytes", "Size of the database with its WAL", registry=registry)
         self.disk_free_bytes = Gauge("campusgw_disk_free_bytes", "Free space on the database's disk", registry=registry)
         self.acks_paused = Gauge(
-            "campusgw_acks_paused", "1 while the gateway holds back acknowledgements (disk below its watermark)",
+            "campusgw_acks_paused",
+            "1 while the gateway holds back acknowledgements (disk below its watermark)",
             registry=registry,
         )
         self.broker_connected = Gauge("campusgw_broker_connected", "1 while connected to the broker", registry=registry)

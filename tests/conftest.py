@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import GATEWAY_USER, SIMULATOR_USER, BrokerLayout, MosquittoProcess, free_port, read_secret, \
-    write_broker_config
+from gateway.broker import (
+    GATEWAY_USER,
+    SIMULATOR_USER,
+    BrokerLayout,
+    MosquittoProcess,
+    free_port,
+    read_secret,
+    write_broker_config,
+)
 
 SITE = "test-school"
 
@@ -82,7 +89,9 @@ def no_leaked_threads() -> Iterator[None]:
     end = time.monotonic() + deadline
     while True:
         leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
-        leaked += [t for t in threading.enumerate() if t not in before and t.is_alive() and t.name.startswith("campusgw")]
+        leaked += [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and t.name.startswith("campusgw")
+        ]
         if not leaked or time.monotonic() > end:
             break
         time.sleep(0.05)
@@ -192,8 +201,7 @@ class RunningGateway:
         wait_until(predicate, timeout, what)
 
 
-def http_json(url: str, *, token: str | None = None, method: str = "GET", body: Any = None,
-              expect: int = 200) -> Any:
+def http_json(url: str, *, token: str | None = None, method: str = "GET", body: Any = None, expect: int = 200) -> Any:
     request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -226,7 +234,9 @@ def gateway_factory(tmp_path: Path, broker: Broker) -> Iterator[Callable[..., Ru
     """Start gateways in this process: ``gateway_factory(extra="[ingest]\\nbatch_size = 10")``."""
     started: list[RunningGateway] = []
 
-    def start(*, extra: str = "", directory: Path | None = None, environ: dict[str, str] | None = None) -> RunningGateway:
+    def start(
+        *, extra: str = "", directory: Path | None = None, environ: dict[str, str] | None = None
+    ) -> RunningGateway:
         path = write_gateway_config(directory or tmp_path / "gw", broker, extra=extra)
         running = RunningGateway(load(path, environ or {}))
         started.append(running)

@@ -77,9 +77,22 @@ def test_every_scenario_is_documented():
 
 def test_demo_prints_a_working_sign_in_link_and_stops_on_ctrl_c(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "demo", "--dir", str(tmp_path / "demo"), "--api-port", "0",
-         "--scenario", "tiny"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--api-port",
+            "0",
+            "--scenario",
+            "tiny",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
     )
     lines: list[str] = []
     try:
@@ -121,8 +134,9 @@ def test_demo_without_mosquitto_says_how_to_install_it(tmp_path):
         "sys.argv = ['campusgw', 'demo', '--dir', sys.argv[1], '--api-port', '0']\n"
         "main()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], capture_output=True, text=True,
-                            env=env, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=60, cwd=ROOT
+    )
     assert result.returncode == 1
     assert "Mosquitto is not installed" in result.stderr and "apt-get install mosquitto" in result.stderr
     assert "Traceback" not in result.stderr

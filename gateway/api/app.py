@@ -15,8 +15,13 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(context: ApiContext) -> FastAPI:
-    app = FastAPI(title="Campus gateway", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  redoc_url=None)
+    app = FastAPI(
+        title="Campus gateway",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.context = context
     app.include_router(health.router)
     app.include_router(routes.router)

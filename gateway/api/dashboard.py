@@ -12,10 +12,10 @@ import asyncio
 import math
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jinja2
 from fastapi import APIRouter, Request
@@ -45,7 +45,7 @@ _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                                "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" on our own forms
 }
 
 
@@ -74,12 +74,18 @@ def _language(request: Request) -> tuple[Translator, str | None]:
 
 def _remember_language(response: Response, request: Request, asked: str | None) -> None:
     if asked is not None and asked != request.cookies.get(LANG_COOKIE):
-        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, path="/", samesite="lax")
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, path="/", httponly=True, samesite="lax")
 
 
 def _switch_url(request: Request, language: str) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "code")]
     return request.url.path + "?" + urlencode([*params, ("lang", language)])
+
+
+def _cross_site(request: Request) -> bool:
+    """A form posted from another site (login CSRF, forced sign-out); browsers send ``Origin`` on every POST."""
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc != request.headers.get("host", "")
 
 
 def _signed_in(request: Request, context: ApiContext) -> bool:
@@ -101,7 +107,9 @@ def _to_login(request: Request) -> Response:
     return response
 
 
-def _page(request: Request, name: str, values: dict[str, Any], *, status: int = 200, signed_in: bool = True) -> Response:
+def _page(
+    request: Request, name: str, values: dict[str, Any], *, status: int = 200, signed_in: bool = True
+) -> Response:
     context = get_context(request)
     translator, asked = _language(request)
     now = context.clock()
@@ -176,22 +184,26 @@ def _login_page(request: Request, target: str, *, error: str | None = None, stat
 
 
 @router.get("/login")
-async def login_page(request: Request, code: str | None = None, next: str | None = None) -> Response:
+async def login_page(request: Request) -> Response:
     context = get_context(request)
     translator, _ = _language(request)
+    code = request.query_params.get("code")
+    target = request.query_params.get("next") or "/"
     if not code:
-        return _login_page(request, next or "/")
+        return _login_page(request, target)
     consumed = await _consume_code(context, code)
     if consumed is None:
-        return _login_page(request, next or "/", error=translator.t("writer_busy"), status=503)
+        return _login_page(request, target, error=translator.t("writer_busy"), status=503)
     if not consumed:
-        return _login_page(request, next or "/", error=translator.t("bad_code"), status=401)
-    return _session_redirect(request, context, next or "/")
+        return _login_page(request, target, error=translator.t("bad_code"), status=401)
+    return _session_redirect(request, context, target)
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
     context = get_context(request)
+    if _cross_site(request):
+        return _login_page(request, "/", error=_language(request)[0].t("cross_site"), status=403)
     form = await _form(request)
     target = form.get("next", "/")
     if not token_matches(context.token, form.get("token", "").strip()):
@@ -201,6 +213,8 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    if _cross_site(request):
+        return RedirectResponse("/", status_code=303)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -230,7 +244,7 @@ async def overview(request: Request) -> Response:
     if not _signed_in(request, context):
         return _to_login(request)
     devices = await context.reader.run(queries.list_devices)
-    counts = {state: 0 for state in ("online", "offline", "unknown")}
+    counts = dict.fromkeys(("online", "offline", "unknown"), 0)
     for view in devices:
         counts[state_of(view)] += 1
     return _page(request, "overview.html", {
@@ -241,8 +255,9 @@ async def overview(request: Request) -> Response:
 
 # -- device page and its charts ---------------------------------------------------------------------------------
 
-CHART_W, CHART_H = 400, 200
-_PLOT = (46.0, 10.0, CHART_W - 10.0, CHART_H - 24.0)  # left, top, right, bottom
+CHART_W, CHART_H = 360, 200
+_TOP, _RIGHT, _BOTTOM = 10.0, CHART_W - 8.0, CHART_H - 24.0
+_CHAR_W = 7.0  # width of one digit of the 12 px axis labels, in view box units
 MAX_COLUMNS = 240
 GAP_COLUMNS = 5  # more missing columns than this breaks the line
 _X_TICK_S = {1: 900, 6: 3600, 24: 4 * 3600, 168: 86400}
@@ -256,11 +271,11 @@ class Chart:
     unit: str
     width: int
     height: int
-    plot: tuple[float, float, float, float]
+    plot: tuple[float, float, float, float]  # left, top, right, bottom
     bands: list[str]
     lines: list[str]
-    dots: list[tuple[str, str, str, str, str]]  # x, y of the average; y of max and min (a lone column)
-    x_ticks: list[tuple[str, str]]
+    dots: list[tuple[str, str, str, str, str]]  # x, y of the average; y of max and min; the average (a lone column)
+    x_ticks: list[tuple[str, str]]  # x, label ("" for a grid line without one)
     y_ticks: list[tuple[str, str]]
     low: str | None
     high: str | None
@@ -277,7 +292,7 @@ def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
     return [round(start + i * step, 10) for i in range(round((end - start) / step) + 1)]
 
 
-def _time_ticks(since: float, until: float, step: int, tz: Any) -> list[tuple[float, str]]:
+def _time_ticks(since: float, until: float, step: int, tz: tzinfo) -> list[tuple[float, str]]:
     """Ticks on round local times (every 15 min, hour, 4 h or midnight) in the site's time zone."""
     midnight = datetime.fromtimestamp(since, tz).replace(hour=0, minute=0, second=0, microsecond=0)
     fmt = "%m-%d" if step >= 86400 else "%H:%M"
@@ -305,45 +320,60 @@ def _columns(rows: list[queries.RollupRow], since: float, step: float) -> list[t
     return [(i, e[0], e[1], e[2] / e[3]) for i, e in sorted(merged.items()) if e[3] > 0]
 
 
-def build_chart(metric: str, unit: str, rows: list[queries.RollupRow], *, since: float, until: float,
-                period_s: int, hours: int, tz: Any) -> Chart:
-    left, top, right, bottom = _PLOT
-    step = period_s * max(1, math.ceil((until - since) / period_s / MAX_COLUMNS))
-    columns = _columns(rows, since, step)
-    x_ticks = [(f"{left + (ts - since) / (until - since) * (right - left):.1f}", text)
-               for ts, text in _time_ticks(since, until, _X_TICK_S[hours], tz)]
-    if not columns:
-        return Chart(metric, unit, CHART_W, CHART_H, _PLOT, [], [], [], x_ticks, [], None, None)
-    low, high = min(c[1] for c in columns), max(c[2] for c in columns)
-    y_values = _nice_ticks(low, high)
-    y_low, y_high = y_values[0], y_values[-1]
-
-    def x(index: int) -> float:
-        centre = min(until, max(since, since + (index + 0.5) * step))
-        return left + (centre - since) / (until - since) * (right - left)
-
-    def y(value: float) -> float:
-        return bottom - (value - y_low) / (y_high - y_low) * (bottom - top)
-
+def _segments(columns: list[tuple[int, float, float, float]]) -> list[list[tuple[int, float, float, float]]]:
+    """Runs of columns with no gap longer than ``GAP_COLUMNS``: the line is broken where data is missing."""
     segments: list[list[tuple[int, float, float, float]]] = []
     for column in columns:
         if segments and column[0] - segments[-1][-1][0] <= GAP_COLUMNS:
             segments[-1].append(column)
         else:
             segments.append([column])
+    return segments
+
+
+def build_chart(metric: str, unit: str, rows: list[queries.RollupRow], *, since: float, until: float,
+                period_s: int, hours: int, tz: tzinfo) -> Chart:
+    """Average line, min–max band and axes for ``rows`` between ``since`` and ``until``; times in ``tz``."""
+    step = period_s * max(1, math.ceil((until - since) / period_s / MAX_COLUMNS))
+    columns = _columns(rows, since, step)
+    y_values = _nice_ticks(min(c[1] for c in columns), max(c[2] for c in columns)) if columns else []
+    y_labels = [format_number(value) for value in y_values]
+    left = max(24.0, 8.0 + _CHAR_W * max((len(label) for label in y_labels), default=0))
+    top, right, bottom = _TOP, _RIGHT, _BOTTOM
+
+    def x(ts: float) -> float:
+        return left + (min(until, max(since, ts)) - since) / (until - since) * (right - left)
+
+    def fits(position: float, text: str) -> bool:  # a centred label that would cross the edge is left out
+        half = _CHAR_W * len(text) / 2
+        return position - half >= 0 and position + half <= CHART_W
+
+    x_ticks = [(f"{x(ts):.1f}", text if fits(x(ts), text) else "")
+               for ts, text in _time_ticks(since, until, _X_TICK_S[hours], tz)]
+    plot = (left, top, right, bottom)
+    if not columns:
+        return Chart(metric, unit, CHART_W, CHART_H, plot, [], [], [], x_ticks, [], None, None)
+    y_low, y_high = y_values[0], y_values[-1]
+
+    def y(value: float) -> float:
+        return bottom - (value - y_low) / (y_high - y_low) * (bottom - top)
+
+    def column_x(index: int) -> float:
+        return x(since + (index + 0.5) * step)
+
     bands, lines, dots = [], [], []
-    for segment in segments:
+    for segment in _segments(columns):
         if len(segment) == 1:
             i, lo, hi, avg = segment[0]
-            dots.append((f"{x(i):.1f}", f"{y(avg):.1f}", f"{y(hi):.1f}", f"{y(lo):.1f}", format_number(avg)))
+            dots.append((f"{column_x(i):.1f}", f"{y(avg):.1f}", f"{y(hi):.1f}", f"{y(lo):.1f}", format_number(avg)))
             continue
-        upper = [f"{x(i):.1f},{y(hi):.1f}" for i, _lo, hi, _avg in segment]
-        lower = [f"{x(i):.1f},{y(lo):.1f}" for i, lo, _hi, _avg in reversed(segment)]
+        upper = [f"{column_x(i):.1f},{y(hi):.1f}" for i, _lo, hi, _avg in segment]
+        lower = [f"{column_x(i):.1f},{y(lo):.1f}" for i, lo, _hi, _avg in reversed(segment)]
         bands.append(" ".join(upper + lower))
-        lines.append("M" + " L".join(f"{x(i):.1f},{y(avg):.1f}" for i, _lo, _hi, avg in segment))
-    y_ticks = [(f"{y(value):.1f}", format_number(value)) for value in y_values]
-    return Chart(metric, unit, CHART_W, CHART_H, _PLOT, bands, lines, dots, x_ticks, y_ticks,
-                 format_number(low), format_number(high))
+        lines.append("M" + " L".join(f"{column_x(i):.1f},{y(avg):.1f}" for i, _lo, _hi, avg in segment))
+    y_ticks = [(f"{y(value):.1f}", label) for value, label in zip(y_values, y_labels, strict=True)]
+    return Chart(metric, unit, CHART_W, CHART_H, plot, bands, lines, dots, x_ticks, y_ticks,
+                 format_number(min(c[1] for c in columns)), format_number(max(c[2] for c in columns)))
 
 
 def _event_text(event: queries.DeviceEvent, translator: Translator) -> str:
@@ -363,6 +393,17 @@ def _event_text(event: queries.DeviceEvent, translator: Translator) -> str:
     return ", ".join(f"{key}={value}" for key, value in detail.items())
 
 
+def _device_data(
+    conn: sqlite3.Connection, device: str, period: str, since: float, limit: int
+) -> tuple[queries.DeviceView, list[queries.RollupRow], list[queries.DeviceEvent]] | None:
+    """Everything the device page shows, in one trip to a reader thread; ``None`` for an unknown device."""
+    view = queries.get_device(conn, device)
+    if view is None:
+        return None
+    rows = queries.rollups(conn, device, period=period, since=since, limit=limit)
+    return view, rows, queries.device_events(conn, device, limit=30)
+
+
 def _hours(text: str | None) -> int:
     return int(text) if text is not None and text.isdigit() and int(text) in HOURS else DEFAULT_HOURS
 
@@ -373,25 +414,23 @@ async def device_page(request: Request, device: str) -> Response:
     if not _signed_in(request, context):
         return _to_login(request)
     translator, _ = _language(request)
-    view = await context.reader.run(queries.get_device, device)
-    if view is None:
-        return _page(request, "not_found.html", {"device": device}, status=404)
     hours = _hours(request.query_params.get("hours"))
     period, period_s = ("minute", 60) if hours <= 24 else ("hour", 3600)
     until = context.clock()
     since = until - hours * 3600
-    rows = await context.reader.run(queries.rollups, device, period=period,
-                                    since=math.floor(since / period_s) * period_s,
-                                    limit=hours * 3600 // period_s + 2)
-    events = await context.reader.run(queries.device_events, device, limit=30)
+    found = await context.reader.run(_device_data, device, period, math.floor(since / period_s) * period_s,
+                                     hours * 3600 // period_s + 2)
+    if found is None:
+        return _page(request, "not_found.html", {"device": device}, status=404)
+    view, rows, events = found
     by_metric: dict[str, list[queries.RollupRow]] = {}
     for row in rows:
         by_metric.setdefault(row.metric, []).append(row)
     kinds = {value.metric: value.kind for value in view.latest}
     units = {value.metric: value.unit for value in view.latest}
-    metrics = sorted({m for m, kind in kinds.items() if kind == "number"} | set(by_metric))
-    charts = [build_chart(m, units.get(m, ""), by_metric.get(m, []), since=since, until=until, period_s=period_s,
-                          hours=hours, tz=context.tz) for m in metrics if kinds.get(m, "number") == "number"]
+    charts = [build_chart(metric, units.get(metric, ""), by_metric.get(metric, []), since=since, until=until,
+                          period_s=period_s, hours=hours, tz=context.tz)
+              for metric in sorted({*kinds, *by_metric}) if kinds.get(metric, "number") == "number"]
     return _page(request, "device.html", {
         "view": view, "state": state_of(view), "charts": charts, "hours": hours, "hour_choices": HOURS,
         "since": since, "until": until,

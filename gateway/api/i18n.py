@@ -30,6 +30,7 @@ _STRINGS: dict[str, dict[str, str]] = {
         "wrong_token": "令牌不正确，请重新输入。",
         "bad_code": "此登录链接无效、已使用或已过期。请向管理员索取新链接，或输入令牌登录。",
         "writer_busy": "网关暂时无法处理登录，请稍后重试。",
+        "cross_site": "登录请求来自其他网站，已拒绝。请在本页面登录。",
         "online": "在线",
         "offline": "离线",
         "unknown": "未知",
@@ -122,6 +123,7 @@ _STRINGS: dict[str, dict[str, str]] = {
         "bad_code": "This sign-in link is not valid, already used or expired. Ask for a new link, or sign in "
                     "with the token.",
         "writer_busy": "The gateway cannot sign you in just now. Please try again in a moment.",
+        "cross_site": "This sign-in came from another site and was refused. Please sign in on this page.",
         "online": "online",
         "offline": "offline",
         "unknown": "unknown",

@@ -43,8 +43,13 @@ def _device_json(view: queries.DeviceView) -> dict[str, Any]:
         "fw": view.fw,
         "ip": view.ip,
         "latest": {
-            value.metric: {"value": value.value, "ts": value.ts, "time": _iso(value.ts), "unit": value.unit,
-                           "quality": value.quality}
+            value.metric: {
+                "value": value.value,
+                "ts": value.ts,
+                "time": _iso(value.ts),
+                "unit": value.unit,
+                "quality": value.quality,
+            }
             for value in view.latest
         },
     }
@@ -70,9 +75,7 @@ async def _device_or_404(context: ApiContext, device: str) -> queries.DeviceView
 
 
 @router.get("/devices")
-async def list_devices(
-    context: ApiContext = Depends(require_reader), include_retired: bool = False
-) -> dict[str, Any]:
+async def list_devices(context: ApiContext = Depends(require_reader), include_retired: bool = False) -> dict[str, Any]:
     devices = await context.reader.run(queries.list_devices, include_retired=include_retired)
     return {"devices": [_device_json(view) for view in devices]}
 
@@ -125,15 +128,27 @@ async def get_rollups(
 ) -> dict[str, Any]:
     await _device_or_404(context, device)
     rows = await context.reader.run(
-        queries.rollups, device, metric=metric, period=period,
-        since=parse_time(since, context.tz, "since"), until=parse_time(until, context.tz, "until"), limit=limit,
+        queries.rollups,
+        device,
+        metric=metric,
+        period=period,
+        since=parse_time(since, context.tz, "since"),
+        until=parse_time(until, context.tz, "until"),
+        limit=limit,
     )
     return {
         "device": device,
         "period": period,
         "rollups": [
-            {"metric": r.metric, "bucket": r.bucket, "time": _iso(r.bucket), "min": r.min, "max": r.max,
-             "avg": r.avg, "count": r.count}
+            {
+                "metric": r.metric,
+                "bucket": r.bucket,
+                "time": _iso(r.bucket),
+                "min": r.min,
+                "max": r.max,
+                "avg": r.avg,
+                "count": r.count,
+            }
             for r in rows
         ],
     }
@@ -154,12 +169,20 @@ async def get_dead_letters(
             text: str | None = row.payload.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        items.append({
-            "id": row.id, "received": row.received, "time": _iso(row.received), "topic": row.topic,
-            "device": row.device, "reason": row.reason, "detail": row.detail, "size": len(row.payload),
-            "payload": text[:4096] if text is not None else None,
-            "payload_base64": base64.b64encode(row.payload[:4096]).decode() if text is None else None,
-        })
+        items.append(
+            {
+                "id": row.id,
+                "received": row.received,
+                "time": _iso(row.received),
+                "topic": row.topic,
+                "device": row.device,
+                "reason": row.reason,
+                "detail": row.detail,
+                "size": len(row.payload),
+                "payload": text[:4096] if text is not None else None,
+                "payload_base64": base64.b64encode(row.payload[:4096]).decode() if text is None else None,
+            }
+        )
     return {"counts": counts, "deadletters": items}
 
 
@@ -173,12 +196,15 @@ async def _change(context: ApiContext, change: Any) -> None:
     try:
         await asyncio.wrap_future(context.writer.execute(change))
     except DeviceError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND if "no device" in str(exc) else status.HTTP_409_CONFLICT,
-                            str(exc)) from None
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND if "no device" in str(exc) else status.HTTP_409_CONFLICT, str(exc)
+        ) from None
 
 
 @router.patch("/devices/{device}")
-async def change_device(device: str, change: DeviceChange, context: ApiContext = Depends(require_token)) -> dict[str, Any]:
+async def change_device(
+    device: str, change: DeviceChange, context: ApiContext = Depends(require_token)
+) -> dict[str, Any]:
     now = context.clock()
 
     def apply(conn: Any, devices: DeviceTable) -> None:

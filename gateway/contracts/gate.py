@@ -20,8 +20,6 @@ def sign_gate_command(key: bytes, site: str, gate: str, scan_id: str, action: st
     return hmac.new(key, gate_command_message(site, gate, scan_id, action, expires), hashlib.sha256).hexdigest()
 
 
-def verify_gate_command(
-    key: bytes, site: str, gate: str, scan_id: str, action: str, expires: int, sig: str
-) -> bool:
+def verify_gate_command(key: bytes, site: str, gate: str, scan_id: str, action: str, expires: int, sig: str) -> bool:
     expected = sign_gate_command(key, site, gate, scan_id, action, expires)
     return hmac.compare_digest(expected, sig)

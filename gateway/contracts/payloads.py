@@ -116,7 +116,7 @@ def _reject_constant(name: str) -> float:
     raise ContractError(RejectReason.NON_FINITE, f"{name} is not a finite number")
 
 
-def _decode_object(payload: bytes) -> dict[str, Any]:
+def _decode_object(payload: bytes | bytearray) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError(RejectReason.TOO_LARGE, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
@@ -216,7 +216,9 @@ def _metrics(document: dict[str, Any]) -> dict[str, MetricValue]:
     fullmatch = _METRIC_NAME.fullmatch
     for name, value in metrics.items():
         if fullmatch(name) is None:
-            raise ContractError(RejectReason.BAD_METRIC_NAME, f"metric name {name[:80]!r} is not [a-z][a-z0-9_.]{{0,63}}")
+            raise ContractError(
+                RejectReason.BAD_METRIC_NAME, f"metric name {name[:80]!r} is not [a-z][a-z0-9_.]{{0,63}}"
+            )
         kind = type(value)
         if kind is float or kind is int:
             _check_number(f"metric {name}", value)
@@ -230,7 +232,7 @@ def _metrics(document: dict[str, Any]) -> dict[str, MetricValue]:
     return metrics
 
 
-def parse_telemetry(device: str, payload: bytes, received: float) -> Telemetry:
+def parse_telemetry(device: str, payload: bytes | bytearray, received: float) -> Telemetry:
     """Parse a ``telemetry`` payload received at ``received`` (Unix seconds)."""
     document = _decode_object(payload)
     metrics = _metrics(document)
@@ -241,7 +243,7 @@ def parse_telemetry(device: str, payload: bytes, received: float) -> Telemetry:
     return Telemetry(device, metrics, ts, clock_suspect, boot, seq)
 
 
-def parse_status(device: str, payload: bytes, received: float) -> Status:
+def parse_status(device: str, payload: bytes | bytearray, received: float) -> Status:
     """Parse a ``status`` payload (retained, and the device's last will)."""
     document = _decode_object(payload)
     state = document.get("state")
@@ -255,7 +257,7 @@ def parse_status(device: str, payload: bytes, received: float) -> Status:
     return Status(device, state == "online", ts, clock_suspect, boot, fw, ip)
 
 
-def parse_event(device: str, payload: bytes, received: float) -> Event:
+def parse_event(device: str, payload: bytes | bytearray, received: float) -> Event:
     """Parse an ``event`` payload: a code, with an optional severity and message."""
     document = _decode_object(payload)
     code = _optional_text(document, "code", MAX_CODE_CHARS, RejectReason.BAD_EVENT)

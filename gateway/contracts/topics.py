@@ -1,4 +1,4 @@
-"""Topic names of MQTT contract v1: ``campus/{site}/{device}/{kind}`` and the reserved ``gate``/``venue``/``reports``."""
+"""Topic names of MQTT contract v1: ``campus/{site}/{device}/{kind}``; ``gate``, ``venue``, ``reports`` are reserved."""
 
 from __future__ import annotations
 

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.contracts import (
@@ -69,7 +71,7 @@ class MqttIngest:
         self._paused = False
         self.last_error: str | None = "not connected yet"
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
@@ -90,14 +92,16 @@ class MqttIngest:
 
     def start(self) -> None:
         broker = self._settings.broker
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = broker.session_expiry_s
         properties.ReceiveMaximum = self._settings.ingest.queue_size
         self._client.connect_async(
             broker.host, broker.port, keepalive=broker.keepalive_s, clean_start=False, properties=properties
         )
         self._client.loop_start()
-        self._client._thread.name = "campusgw-mqtt"  # one owned network thread, named for leak checks
+        thread = self._client._thread
+        if thread is not None:
+            thread.name = "campusgw-mqtt"  # one owned network thread, named for leak checks
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -115,8 +119,9 @@ class MqttIngest:
 
     # -- paho callbacks, on the network thread -------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: mqtt.ConnectFlags,
-                    reason: mqtt.ReasonCode, _properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, _properties: Any
+    ) -> None:
         if reason.is_failure:
             self.last_error = f"broker refused the connection: {reason}"
             log.error("%s", self.last_error)
@@ -129,8 +134,14 @@ class MqttIngest:
         self._metrics.broker_connected.set(1)
         log.info("connected to %s (session present: %s)", self._settings.broker.url, flags.session_present)
 
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: mqtt.DisconnectFlags,
-                       reason: mqtt.ReasonCode, _properties: Any) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Any,
+    ) -> None:
         self._connected.clear()
         self._metrics.broker_connected.set(0)
         if reason.is_failure or reason.value != 0:
@@ -162,13 +173,17 @@ class MqttIngest:
                 raise ContractError(RejectReason.BAD_TOPIC, "not a device topic of this site")
             device = ref.device
             if not is_device_id(device):
-                raise ContractError(RejectReason.BAD_DEVICE_ID, f"device id {device[:80]!r} is not [a-z0-9][a-z0-9_-]{{0,63}}")
+                raise ContractError(
+                    RejectReason.BAD_DEVICE_ID, f"device id {device[:80]!r} is not [a-z0-9][a-z0-9_-]{{0,63}}"
+                )
             if ref.kind is TopicKind.TELEMETRY:
                 telemetry = parse_telemetry(device, payload, received)
                 refusal = self._devices.admit(device)
                 if refusal is not None:
                     raise ContractError(refusal, f"device {device!r} may not add readings")
-                item: Inbound = TelemetryIn(device, telemetry.boot, telemetry.seq, received, to_readings(telemetry), ack)
+                item: Inbound = TelemetryIn(
+                    device, telemetry.boot, telemetry.seq, received, to_readings(telemetry), ack
+                )
             elif ref.kind is TopicKind.STATUS:
                 status = parse_status(device, payload, received)
                 refusal = self._devices.admit(device)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from gateway.contracts import RejectReason, Status
+from gateway.errors import DeviceError
 from gateway.metrics import GatewayMetrics
 from gateway.normalise import Reading
 from gateway.settings import DeviceDeclaration
-from gateway.errors import DeviceError
 
 
 @dataclass
@@ -90,12 +90,24 @@ class DeviceTable:
         self._by_id.clear()
         self._series.clear()
         for row in conn.execute(
-            "SELECT id, device, type, name, room, declared, retired_at, online, last_seen, state_since, boot FROM devices"
+            "SELECT id, device, type, name, room, declared, retired_at, online, last_seen, state_since, boot "
+            "FROM devices"
         ):
-            self._remember(DeviceRecord(
-                row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6] is not None,
-                None if row[7] is None else bool(row[7]), row[8], row[9], row[10],
-            ))
+            self._remember(
+                DeviceRecord(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    bool(row[5]),
+                    row[6] is not None,
+                    None if row[7] is None else bool(row[7]),
+                    row[8],
+                    row[9],
+                    row[10],
+                )
+            )
         for series_id, device_id, metric in conn.execute("SELECT id, device_id, metric FROM series"):
             self._series[(device_id, metric)] = series_id
         conn.execute("BEGIN IMMEDIATE")
@@ -111,8 +123,19 @@ class DeviceTable:
                 "INSERT INTO devices (device, type, name, room, declared, created) VALUES (?, ?, ?, ?, 1, ?)",
                 (declaration.id, declaration.type, declaration.name, declaration.room, self._started),
             )
-            record = DeviceRecord(int(cursor.lastrowid or 0), declaration.id, declaration.type, declaration.name,
-                                  declaration.room, True, False, None, None, None, None)
+            record = DeviceRecord(
+                int(cursor.lastrowid or 0),
+                declaration.id,
+                declaration.type,
+                declaration.name,
+                declaration.room,
+                True,
+                False,
+                None,
+                None,
+                None,
+                None,
+            )
             self._remember(record)
             self.add_event(conn, record.id, self._started, "declared", {"type": declaration.type})
             return
@@ -162,7 +185,9 @@ class DeviceTable:
         cursor = conn.execute(
             "INSERT INTO devices (device, created, first_seen) VALUES (?, ?, ?)", (device, received, received)
         )
-        record = DeviceRecord(int(cursor.lastrowid or 0), device, "unknown", "", "", False, False, None, None, None, None)
+        record = DeviceRecord(
+            int(cursor.lastrowid or 0), device, "unknown", "", "", False, False, None, None, None, None
+        )
         self._remember(record)
         self.add_event(conn, record.id, received, "discovered", {})
         return record.id
@@ -181,13 +206,17 @@ class DeviceTable:
         self._series[key] = int(cursor.lastrowid or 0)
         return self._series[key]
 
-    def add_event(self, conn: sqlite3.Connection, device_id: int, ts: float, kind: str, detail: Mapping[str, object]) -> None:
+    def add_event(
+        self, conn: sqlite3.Connection, device_id: int, ts: float, kind: str, detail: Mapping[str, object]
+    ) -> None:
         conn.execute(
             "INSERT INTO device_events (device_id, ts, kind, detail) VALUES (?, ?, ?, ?)",
             (device_id, ts, kind, json.dumps(detail, ensure_ascii=False, separators=(",", ":"))),
         )
 
-    def _set_presence(self, conn: sqlite3.Connection, record: DeviceRecord, online: bool, ts: float, cause: str) -> None:
+    def _set_presence(
+        self, conn: sqlite3.Connection, record: DeviceRecord, online: bool, ts: float, cause: str
+    ) -> None:
         if record.online is online:
             return
         record.online = online
@@ -215,20 +244,26 @@ class DeviceTable:
         if status.boot is not None:
             self.note_boot(conn, device_id, status.boot, received)
         conn.execute(
-            "UPDATE devices SET fw = coalesce(?, fw), ip = coalesce(?, ip) WHERE id = ?", (status.fw, status.ip, device_id)
+            "UPDATE devices SET fw = coalesce(?, fw), ip = coalesce(?, ip) WHERE id = ?",
+            (status.fw, status.ip, device_id),
         )
         self._set_presence(conn, record, status.online, received, "status")
 
+    def heard(self, conn: sqlite3.Connection, device_id: int, ts: float) -> None:
+        """A message from the device, in delivery order: an offline or unknown device is online again."""
+        record = self._by_id[device_id]
+        record.last_seen = ts
+        if record.online is not True:
+            self._set_presence(conn, record, True, ts, "telemetry")
+
     def mark_seen(self, conn: sqlite3.Connection, seen: Mapping[int, float]) -> None:
+        """Persist, once per batch, when each device was last heard from."""
         conn.executemany(
             "UPDATE devices SET last_seen = ?, first_seen = coalesce(first_seen, ?) WHERE id = ?",
             [(ts, ts, device_id) for device_id, ts in seen.items()],
         )
         for device_id, ts in seen.items():
-            record = self._by_id[device_id]
-            record.last_seen = ts
-            if record.online is not True:
-                self._set_presence(conn, record, True, ts, "telemetry")
+            self._by_id[device_id].last_seen = ts
 
     def check_silence(self, conn: sqlite3.Connection, now: float) -> list[str]:
         """Mark offline every online device silent for longer than its type's timeout; returns their ids."""

@@ -119,14 +119,27 @@ def _latest(conn: sqlite3.Connection, device_id: int) -> list[LatestValue]:
 
 def _device_view(conn: sqlite3.Connection, row: tuple[Any, ...], with_latest: bool) -> DeviceView:
     return DeviceView(
-        device=row[1], type=row[2], name=row[3], room=row[4], declared=bool(row[5]), retired=row[6] is not None,
-        online=None if row[7] is None else bool(row[7]), state_since=row[8], state_reason=row[9],
-        first_seen=row[10], last_seen=row[11], boot=row[12], fw=row[13], ip=row[14],
+        device=row[1],
+        type=row[2],
+        name=row[3],
+        room=row[4],
+        declared=bool(row[5]),
+        retired=row[6] is not None,
+        online=None if row[7] is None else bool(row[7]),
+        state_since=row[8],
+        state_reason=row[9],
+        first_seen=row[10],
+        last_seen=row[11],
+        boot=row[12],
+        fw=row[13],
+        ip=row[14],
         latest=_latest(conn, row[0]) if with_latest else [],
     )
 
 
-def list_devices(conn: sqlite3.Connection, *, include_retired: bool = False, with_latest: bool = True) -> list[DeviceView]:
+def list_devices(
+    conn: sqlite3.Connection, *, include_retired: bool = False, with_latest: bool = True
+) -> list[DeviceView]:
     where = "" if include_retired else "WHERE retired_at IS NULL"
     rows = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices {where} ORDER BY room, device").fetchall()
     return [_device_view(conn, row, with_latest) for row in rows]
@@ -180,8 +193,9 @@ def readings(
             "AND (ts > ? OR (ts = ? AND rowid > ?)) ORDER BY ts, rowid LIMIT ?",
             (series_id, lower, upper, cursor_ts, cursor_ts, cursor_row, limit),
         ).fetchall()
-        streams.append([ReadingRow(name, ts, _value(kind, value), quality_labels(q), unit, rowid)
-                        for ts, rowid, value, q in rows])
+        streams.append(
+            [ReadingRow(name, ts, _value(kind, value), quality_labels(q), unit, rowid) for ts, rowid, value, q in rows]
+        )
     merged = heapq.merge(*streams, key=lambda row: (row.ts, row.rowid))
     return [row for _, row in zip(range(limit), merged, strict=False)]
 
@@ -202,8 +216,12 @@ def rollups(
         for bucket, low, high, total, count in conn.execute(
             f"SELECT bucket, min, max, sum, count FROM {table} WHERE series_id = ? AND bucket >= ? AND bucket < ? "
             "ORDER BY bucket LIMIT ?",
-            (series_id, since if since is not None else float("-inf"), until if until is not None else float("inf"),
-             limit),
+            (
+                series_id,
+                since if since is not None else float("-inf"),
+                until if until is not None else float("inf"),
+                limit,
+            ),
         ):
             result.append(RollupRow(name, bucket, low, high, total / count, count))
     return result

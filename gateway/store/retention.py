@@ -35,10 +35,12 @@ def _delete_older(conn: sqlite3.Connection, table: str, column: str, cutoff: flo
     if key == "rowid":
         sql = f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)"
     elif key is not None:
-        sql = (f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)")
+        sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
     else:
-        sql = (f"DELETE FROM {table} WHERE (device_id, boot, seq) IN "
-               f"(SELECT device_id, boot, seq FROM {table} WHERE {column} < ? LIMIT ?)")
+        sql = (
+            f"DELETE FROM {table} WHERE (device_id, boot, seq) IN "
+            f"(SELECT device_id, boot, seq FROM {table} WHERE {column} < ? LIMIT ?)"
+        )
     return conn.execute(sql, (cutoff, chunk)).rowcount
 
 
@@ -56,9 +58,10 @@ def trim(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> dict[
         if count:
             deleted[table] = count
     if policy.max_db_bytes and used_bytes(conn) > policy.max_db_bytes:
-        oldest = conn.execute(
-            "SELECT ts FROM readings ORDER BY ts LIMIT 1 OFFSET ?", (policy.chunk - 1,)
-        ).fetchone() or conn.execute("SELECT max(ts) FROM readings").fetchone()
+        oldest = (
+            conn.execute("SELECT ts FROM readings ORDER BY ts LIMIT 1 OFFSET ?", (policy.chunk - 1,)).fetchone()
+            or conn.execute("SELECT max(ts) FROM readings").fetchone()
+        )
         if oldest is not None and oldest[0] is not None:
             count = conn.execute(
                 "DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings WHERE ts <= ? ORDER BY ts LIMIT ?)",

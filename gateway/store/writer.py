@@ -231,7 +231,9 @@ class Writer:
             self.health.paused_for_disk = paused
             self.metrics.acks_paused.set(1 if paused else 0)
             if paused:
-                log.error("disk free %d bytes is below the watermark %d: holding acknowledgements", free, self._watermark)
+                log.error(
+                    "disk free %d bytes is below the watermark %d: holding acknowledgements", free, self._watermark
+                )
             else:
                 log.warning("disk free %d bytes is above the watermark again: writing resumes", free)
         return not paused
@@ -299,7 +301,9 @@ class Writer:
                     readings.append((series_id(conn, device_id, reading), reading.ts, value, reading.quality))
                     if reading.quality:
                         suspect += 1
-                seen[device_id] = max(item.received, seen.get(device_id, 0.0))
+                if device_id not in seen:
+                    devices.heard(conn, device_id, item.received)  # presence changes in delivery order
+                seen[device_id] = item.received
             elif isinstance(item, Rejected):
                 messages += 1
                 dead.append((item.received, item.topic, item.device, item.reason, item.detail, item.payload))
@@ -308,16 +312,19 @@ class Writer:
                 messages += 1
                 ingested["status"] = ingested.get("status", 0) + 1
                 devices.apply_status(conn, item.status, item.received)
+                seen.pop(devices.record(item.status.device).id, None)
             elif isinstance(item, EventIn):
                 messages += 1
                 ingested["event"] = ingested.get("event", 0) + 1
                 device_id = devices.ensure(conn, item.event.device, item.received)
                 event = item.event
-                detail = {"code": event.code, "severity": event.severity, "message": event.message}
+                detail: dict[str, object] = {"code": event.code, "severity": event.severity, "message": event.message}
                 if event.boot is not None:
                     detail |= {"boot": event.boot, "seq": event.seq}
                 devices.add_event(conn, device_id, event.ts, "event", detail)
-                seen[device_id] = max(item.received, seen.get(device_id, 0.0))
+                if device_id not in seen:
+                    devices.heard(conn, device_id, item.received)
+                seen[device_id] = item.received
             elif isinstance(item, Command):
                 if not item.future.set_running_or_notify_cancel():
                     continue  # its caller gave up waiting

@@ -10,7 +10,13 @@ from tests.conftest import http_json
 
 def test_everything_but_health_and_metrics_needs_the_token(gateway_factory):
     gw = gateway_factory()
-    for path in ("/api/devices", "/api/devices/x", "/api/devices/x/readings", "/api/deadletters", "/api/devices/x/rollups"):
+    for path in (
+        "/api/devices",
+        "/api/devices/x",
+        "/api/devices/x/readings",
+        "/api/deadletters",
+        "/api/devices/x/rollups",
+    ):
         http_json(gw.url + path, expect=401)
         http_json(gw.url + path, token="wrong-token", expect=401)
     http_json(gw.url + "/api/devices/x", token=gw.token, method="PATCH", body={"name": "n"}, expect=404)
@@ -19,9 +25,17 @@ def test_everything_but_health_and_metrics_needs_the_token(gateway_factory):
     http_json(gw.url + "/api/signin-codes", method="POST", expect=401)
     assert http_json(gw.url + "/healthz")["status"] == "ok"
     metrics = http_json(gw.url + "/metrics").decode()
-    for name in ("campusgw_messages_ingested_total", "campusgw_messages_rejected_total", "campusgw_readings_stored_total",
-                 "campusgw_duplicates_total", "campusgw_write_batch_seconds", "campusgw_queue_depth",
-                 "campusgw_devices_online", "campusgw_db_bytes", "campusgw_disk_free_bytes"):
+    for name in (
+        "campusgw_messages_ingested_total",
+        "campusgw_messages_rejected_total",
+        "campusgw_readings_stored_total",
+        "campusgw_duplicates_total",
+        "campusgw_write_batch_seconds",
+        "campusgw_queue_depth",
+        "campusgw_devices_online",
+        "campusgw_db_bytes",
+        "campusgw_disk_free_bytes",
+    ):
         assert name in metrics, name
 
 
@@ -91,7 +105,9 @@ def test_rollups_take_late_readings(gateway_factory, publisher):
     gw = gateway_factory()
     minute = (int(time.time()) // 60 - 10) * 60
     for seq, value in enumerate((10.0, 20.0, 30.0)):
-        publisher.device("env-lab1", "telemetry", encode_telemetry({"temperature": value}, ts=minute + seq, boot="r", seq=seq))
+        publisher.device(
+            "env-lab1", "telemetry", encode_telemetry({"temperature": value}, ts=minute + seq, boot="r", seq=seq)
+        )
     gw.wait_for(lambda: len(gw.get("/api/devices/env-lab1/readings")["readings"]) == 3, what="3 readings")
     # a late reading for the same minute, sent after newer ones
     publisher.device("env-lab1", "telemetry", encode_telemetry({"temperature": 0.0}, ts=minute + 30, boot="r", seq=3))

@@ -21,7 +21,11 @@ def test_deploy_folder_matches_the_generator():
 
 def test_password_hash_is_mosquittos_pbkdf2_format():
     line = hash_password("secret", salt=bytes.fromhex("e882c029ad9ac5b3a8e0338e"))
-    assert line == "$7$101$6ILAKa2axbOo4DOO$wEPhGbyAHLpFPJeQ/LK+/jeLxC1ADsvg/r1RhYOX6rIS63pLhO2AVS/kIFOhDlgMD2o1tbKsLiky8cZq64fGmQ=="
+    assert (
+        line
+        == "$7$101$6ILAKa2axbOo4DOO$wEPhGbyAHLpFPJeQ/LK+/jeLxC1ADsvg/r1RhYOX6rIS63pLhO2AVS/kIFOhDlgMD2o1tb"
+        "KsLiky8cZq64fGmQ=="
+    )
 
 
 def test_command_writes_private_secrets_and_keeps_them(tmp_path):

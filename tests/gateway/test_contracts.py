@@ -96,7 +96,9 @@ def test_gate_command_vectors(case):
 def test_status_and_event_round_trip():
     status = parse_status("door-1", encode_status(False, ts=RECEIVED - 1, boot="b", fw="1.2"), RECEIVED)
     assert (status.online, status.boot, status.fw, status.clock_suspect) == (False, "b", "1.2", False)
-    event = parse_event("display-1", encode_event("E42", severity="major", message="背光故障", seq=3, boot="b"), RECEIVED)
+    event = parse_event(
+        "display-1", encode_event("E42", severity="major", message="背光故障", seq=3, boot="b"), RECEIVED
+    )
     assert (event.code, event.severity, event.message, event.seq) == ("E42", "major", "背光故障", 3)
     with pytest.raises(ContractError) as caught:
         parse_status("door-1", b'{"state":"maybe"}', RECEIVED)

@@ -110,10 +110,12 @@ def test_discovery_cap_turns_extra_devices_into_dead_letters(gateway_factory, pu
 
 
 def test_declared_devices_have_type_room_and_units(gateway_factory, publisher):
-    gw = gateway_factory(extra=(
-        '[[devices]]\nid = "env-lab1"\ntype = "env_sensor"\nname = "创客教室 温湿度"\nroom = "maker-lab"\n'
-        'units = { temperature = "°C", humidity = "%" }\n'
-    ))
+    gw = gateway_factory(
+        extra=(
+            '[[devices]]\nid = "env-lab1"\ntype = "env_sensor"\nname = "创客教室 温湿度"\nroom = "maker-lab"\n'
+            'units = { temperature = "°C", humidity = "%" }\n'
+        )
+    )
     publisher.device("env-lab1", "telemetry", encode_telemetry({"temperature": 22.0, "humidity": 45}))
     gw.wait_for(lambda: gw.get("/api/devices/env-lab1")["latest"].get("humidity"), what="latest values")
     device = gw.get("/api/devices/env-lab1")
@@ -121,11 +123,14 @@ def test_declared_devices_have_type_room_and_units(gateway_factory, publisher):
     assert device["latest"]["temperature"]["unit"] == "°C"
 
 
-@pytest.mark.parametrize("kind,payload,reason", [
-    ("status", b'{"state":"sleeping"}', "bad_state"),
-    ("event", b'{"severity":"major"}', "bad_event"),
-    ("status", b"", "malformed_json"),
-])
+@pytest.mark.parametrize(
+    "kind,payload,reason",
+    [
+        ("status", b'{"state":"sleeping"}', "bad_state"),
+        ("event", b'{"severity":"major"}', "bad_event"),
+        ("status", b"", "malformed_json"),
+    ],
+)
 def test_bad_status_and_events_are_dead_letters(gateway_factory, publisher, kind, payload, reason):
     gw = gateway_factory()
     publisher.device("env-lab1", kind, payload)
@@ -135,7 +140,13 @@ def test_bad_status_and_events_are_dead_letters(gateway_factory, publisher, kind
 def test_device_events_are_stored(gateway_factory, publisher):
     gw = gateway_factory()
     publisher.device("printer-01", "event", b'{"code":"E12","severity":"major","message":"nozzle clog"}')
-    gw.wait_for(lambda: any(e["kind"] == "event" for e in gw.get("/api/devices/printer-01")["events"]
-                            if gw.get("/api/devices").get("devices")), what="event")
+    gw.wait_for(
+        lambda: any(
+            e["kind"] == "event"
+            for e in gw.get("/api/devices/printer-01")["events"]
+            if gw.get("/api/devices").get("devices")
+        ),
+        what="event",
+    )
     event = next(e for e in gw.get("/api/devices/printer-01")["events"] if e["kind"] == "event")
     assert event["detail"]["code"] == "E12" and event["detail"]["severity"] == "major"

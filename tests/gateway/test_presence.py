@@ -25,7 +25,9 @@ def test_retained_status_and_last_will(broker, gateway_factory):
     device.will_set(topic, encode_status(False), qos=1, retain=True)
     device.connect(broker.host, broker.port, keepalive=5)
     device.loop_start()
-    device.publish(topic, encode_status(True, boot="b1", fw="1.0.3", ip="10.0.0.7"), qos=1, retain=True).wait_for_publish(5)
+    device.publish(
+        topic, encode_status(True, boot="b1", fw="1.0.3", ip="10.0.0.7"), qos=1, retain=True
+    ).wait_for_publish(5)
     gw.wait_for(lambda: _state(gw, "env-lab1") is True, what="online")
     assert gw.get("/api/devices/env-lab1")["fw"] == "1.0.3"
     # the device dies without a DISCONNECT: the broker publishes its last will
@@ -47,11 +49,13 @@ def test_a_new_gateway_reads_the_retained_status(broker, gateway_factory, publis
 
 
 def test_silence_longer_than_the_type_timeout_means_offline(gateway_factory, publisher):
-    gw = gateway_factory(extra=(
-        "[presence]\ncheck_interval_s = 0.2\n[presence.timeouts]\nenv_sensor = 1.0\n"
-        '[[devices]]\nid = "env-lab1"\ntype = "env_sensor"\n'
-        '[[devices]]\nid = "printer-01"\ntype = "printer_3d"\n'
-    ))
+    gw = gateway_factory(
+        extra=(
+            "[presence]\ncheck_interval_s = 0.2\n[presence.timeouts]\nenv_sensor = 1.0\n"
+            '[[devices]]\nid = "env-lab1"\ntype = "env_sensor"\n'
+            '[[devices]]\nid = "printer-01"\ntype = "printer_3d"\n'
+        )
+    )
     publisher.device("env-lab1", "telemetry", encode_telemetry({"temperature": 20.0}))
     publisher.device("printer-01", "telemetry", encode_telemetry({"bed_temp": 60}))
     gw.wait_for(lambda: _state(gw, "env-lab1") is True, what="online from telemetry")

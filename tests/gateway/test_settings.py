@@ -40,30 +40,42 @@ def test_the_minimal_file_works_as_it_is(tmp_path):
 
 
 def test_environment_overrides(tmp_path):
-    settings = load(_write(tmp_path, MINIMAL), {
-        "CAMPUSGW__BROKER__URL": "mqtt://10.0.0.2:1884",
-        "CAMPUSGW__STORAGE__RETENTION_DAYS": "7",
-        "CAMPUSGW__SITE": "other-school",
-        "UNRELATED": "x",
-    })
+    settings = load(
+        _write(tmp_path, MINIMAL),
+        {
+            "CAMPUSGW__BROKER__URL": "mqtt://10.0.0.2:1884",
+            "CAMPUSGW__STORAGE__RETENTION_DAYS": "7",
+            "CAMPUSGW__SITE": "other-school",
+            "UNRELATED": "x",
+        },
+    )
     assert settings.broker.port == 1884 and settings.storage.retention_days == 7 and settings.site == "other-school"
 
 
-@pytest.mark.parametrize("text,message", [
-    (MINIMAL + "[storage]\n", "not valid TOML"),
-    (MINIMAL.replace('path = "campus.db"', 'path = "campus.db"\nretension_days = 3'), "[storage] retension_days: unknown key"),
-    (MINIMAL + "[mqtt]\nhost = 'x'\n", "[mqtt]: unknown section"),
-    (MINIMAL.replace("mqtt://127.0.0.1:1883", "tcp://x"), "[broker] url: must look like mqtt://HOST:PORT"),
-    (MINIMAL.replace("127.0.0.1:8080", "8080"), "[api] listen: must be HOST:PORT"),
-    (MINIMAL.replace('site = "test-school"', 'site = "Test School"'), "key site: String should match pattern"),
-    (MINIMAL.replace('site = "test-school"', 'site = "s"\ntimezone = "Mars/Olympus"'), "unknown time zone"),
-    (MINIMAL + '[ingest]\nqueue_size = "many"\n', "[ingest] queue_size: Input should be a valid integer"),
-    (MINIMAL + "[ingest]\nqueue_size = 100\nbatch_size = 500\n", "batch_size (500) must not exceed queue_size (100)"),
-    (MINIMAL + '[[devices]]\nid = "gate"\n', "[[devices]] #1 (id 'gate') id: 'gate' is reserved"),
-    (MINIMAL + '[[devices]]\nid = "a"\n[[devices]]\nid = "b"\nroom = 5\n', "[[devices]] #2 (id 'b') room"),
-    (MINIMAL + '[[devices]]\nid = "a"\ncolour = "red"\n', "[[devices]] #1 (id 'a') colour: unknown key"),
-    (MINIMAL + '[[devices]]\nid = "a"\n[[devices]]\nid = "a"\n', "device 'a' is declared twice"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (MINIMAL + "[storage]\n", "not valid TOML"),
+        (
+            MINIMAL.replace('path = "campus.db"', 'path = "campus.db"\nretension_days = 3'),
+            "[storage] retension_days: unknown key",
+        ),
+        (MINIMAL + "[mqtt]\nhost = 'x'\n", "[mqtt]: unknown section"),
+        (MINIMAL.replace("mqtt://127.0.0.1:1883", "tcp://x"), "[broker] url: must look like mqtt://HOST:PORT"),
+        (MINIMAL.replace("127.0.0.1:8080", "8080"), "[api] listen: must be HOST:PORT"),
+        (MINIMAL.replace('site = "test-school"', 'site = "Test School"'), "key site: String should match pattern"),
+        (MINIMAL.replace('site = "test-school"', 'site = "s"\ntimezone = "Mars/Olympus"'), "unknown time zone"),
+        (MINIMAL + '[ingest]\nqueue_size = "many"\n', "[ingest] queue_size: Input should be a valid integer"),
+        (
+            MINIMAL + "[ingest]\nqueue_size = 100\nbatch_size = 500\n",
+            "batch_size (500) must not exceed queue_size (100)",
+        ),
+        (MINIMAL + '[[devices]]\nid = "gate"\n', "[[devices]] #1 (id 'gate') id: 'gate' is reserved"),
+        (MINIMAL + '[[devices]]\nid = "a"\n[[devices]]\nid = "b"\nroom = 5\n', "[[devices]] #2 (id 'b') room"),
+        (MINIMAL + '[[devices]]\nid = "a"\ncolour = "red"\n', "[[devices]] #1 (id 'a') colour: unknown key"),
+        (MINIMAL + '[[devices]]\nid = "a"\n[[devices]]\nid = "a"\n', "device 'a' is declared twice"),
+    ],
+)
 def test_errors_name_the_section_and_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as caught:
         load(_write(tmp_path, text), {})

@@ -16,8 +16,11 @@ def test_published_readings_reach_the_api(broker, gateway_factory):
     pub.loop_start()
     try:
         infos = [
-            pub.publish(f"campus/{SITE}/env-lab1/telemetry",
-                        encode_telemetry({"temperature": 20 + i, "humidity": 40}, boot="b1", seq=i), qos=1)
+            pub.publish(
+                f"campus/{SITE}/env-lab1/telemetry",
+                encode_telemetry({"temperature": 20 + i, "humidity": 40}, boot="b1", seq=i),
+                qos=1,
+            )
             for i in range(50)
         ]
         for info in infos:
@@ -27,8 +30,11 @@ def test_published_readings_reach_the_api(broker, gateway_factory):
         pub.loop_stop()
 
     def stored() -> bool:
-        body = gw.get("/api/devices/env-lab1/readings?metric=temperature&limit=100", expect=200) \
-            if gw.get("/api/devices", expect=200)["devices"] else {"readings": []}
+        body = (
+            gw.get("/api/devices/env-lab1/readings?metric=temperature&limit=100", expect=200)
+            if gw.get("/api/devices", expect=200)["devices"]
+            else {"readings": []}
+        )
         return len(body["readings"]) == 50
 
     gw.wait_for(stored, what="50 readings")

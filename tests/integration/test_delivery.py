@@ -131,8 +131,9 @@ def test_no_reading_lost_or_duplicated_across_a_broker_restart(broker, tmp_path)
 
 
 def test_no_reading_lost_or_duplicated_when_the_gateway_is_killed(broker, tmp_path):
-    config = write_gateway_config(tmp_path / "gw", broker, extra="[ingest]\ndiscovery_cap = 100\n",
-                                  api_port=free_port())
+    config = write_gateway_config(
+        tmp_path / "gw", broker, extra="[ingest]\ndiscovery_cap = 100\n", api_port=free_port()
+    )
     process = GatewayProcess(config)
     process.start()
     db = tmp_path / "gw" / "campus.db"
