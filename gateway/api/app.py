@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
-from gateway.api import health, routes
+from gateway.api import dashboard, health, routes
 from gateway.api.context import ApiContext
 
 STATIC = Path(__file__).parent / "static"
@@ -25,11 +25,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.include_router(health.router)
     app.include_router(routes.router)
-    try:
-        from gateway.api import dashboard
-    except ImportError:  # the dashboard is optional while it is being built
-        pass
-    else:
-        app.include_router(dashboard.router)
+    app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -139,3 +139,24 @@ def test_disk_below_watermark_holds_acks_and_says_so(broker, gateway_factory, pu
     assert any("watermark" in p for p in problems)
     assert "campusgw_acks_paused 1.0" in http_json(gw.url + "/metrics").decode()
     assert gw.get("/api/devices")["devices"] == []  # nothing written
+
+
+def test_devices_cli_talks_to_the_running_gateway(gateway_factory, publisher):
+    from typer.testing import CliRunner
+
+    from gateway.__main__ import app
+
+    gw = gateway_factory()
+    publisher.device("printer-01", "telemetry", encode_telemetry({"bed_temp": 60}))
+    gw.wait_for(lambda: gw.get("/api/devices")["devices"], what="device")
+    config = str(gw.settings.storage.path.parent / "gateway.toml")
+    runner = CliRunner()
+    assert runner.invoke(app, ["devices", "rename", "--config", config, "printer-01", "Prusa A"]).exit_code == 0
+    assert runner.invoke(app, ["devices", "move", "--config", config, "printer-01", "maker-lab"]).exit_code == 0
+    listing = runner.invoke(app, ["devices", "list", "--config", config])
+    assert listing.exit_code == 0 and "Prusa A" in listing.output and "maker-lab" in listing.output
+    missing = runner.invoke(app, ["devices", "retire", "--config", config, "nobody"])
+    assert missing.exit_code == 2 and "404" in missing.output
+    assert runner.invoke(app, ["devices", "retire", "--config", config, "printer-01"]).exit_code == 0
+    link = runner.invoke(app, ["signin-link", "--config", config])
+    assert link.exit_code == 0 and "/login?code=" in link.output
