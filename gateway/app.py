@@ -33,6 +33,7 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.ingest.mqtt import MqttIngest
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
+from gateway.store import rollups
 from gateway.store.devices import DeviceTable
 from gateway.store.migrations import migrate
 from gateway.store.queries import Reader
@@ -46,6 +47,10 @@ MB = 1024 * 1024
 
 def _check_silence(conn: sqlite3.Connection, devices: DeviceTable, *, now: float) -> list[str]:
     return devices.check_silence(conn, now)
+
+
+def _fold(conn: sqlite3.Connection, _devices: DeviceTable) -> int:
+    return rollups.fold(conn)
 
 
 def _trim(conn: sqlite3.Connection, _devices: DeviceTable, *, policy: RetentionPolicy, now: float) -> dict[str, int]:
@@ -177,12 +182,14 @@ class Gateway:
                 group.create_task(server.serve(sockets=[sock]), name="campusgw-http")
                 presence = group.create_task(self._presence_loop(), name="campusgw-presence")
                 maintenance = group.create_task(self._maintenance_loop(), name="campusgw-maintenance")
+                folding = group.create_task(self._rollup_loop(), name="campusgw-rollups")
                 if ready is not None:
                     group.create_task(self._signal_ready(server, ready), name="campusgw-ready")
                 await stop.wait()
                 server.should_exit = True
                 presence.cancel()
                 maintenance.cancel()
+                folding.cancel()
         finally:
             await asyncio.to_thread(self._shutdown, reader)
             sock.close()
@@ -210,10 +217,23 @@ class Gateway:
             if silent:
                 log.info("offline after silence: %s", ", ".join(silent))
 
+    async def _fold_rollups(self) -> None:
+        folded = await asyncio.wrap_future(self.writer.execute(_fold))
+        while folded:
+            await asyncio.sleep(0.05)  # let ingest batches in between chunks
+            folded = await asyncio.wrap_future(self.writer.execute(_fold))
+
+    async def _rollup_loop(self) -> None:
+        interval = self.settings.storage.rollup_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            await self._fold_rollups()
+
     async def _maintenance_loop(self) -> None:
         interval = self.settings.storage.maintenance_interval_s
         policy = self.retention
         while True:
+            await self._fold_rollups()  # before retention deletes what has not been folded yet
             now = self.clock()
             while True:
                 deleted = await asyncio.wrap_future(self.writer.execute(partial(_trim, policy=policy, now=now)))

@@ -29,6 +29,12 @@ class GatewayMetrics:
             "Telemetry stored without boot and seq, which cannot be de-duplicated",
             registry=registry,
         )
+        self.identity_gaps_forgotten = Counter(
+            "campusgw_identity_gaps_forgotten",
+            "Gaps in a boot's message numbers given up (over 10,000 per boot): "
+            "a message filling one counts as a duplicate",
+            registry=registry,
+        )
         self.clock_suspect = Counter(
             "campusgw_readings_clock_suspect", "Readings whose ts was replaced by the receive time", registry=registry
         )

@@ -107,6 +107,7 @@ class StorageSettings(_Section):
     minute_rollup_days: Annotated[float, Field(gt=0)] = 90.0
     hour_rollup_days: Annotated[float, Field(gt=0)] = 3650.0
     maintenance_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    rollup_interval_s: Annotated[float, Field(gt=0)] = 5.0
 
 
 class ApiSettings(_Section):

@@ -7,7 +7,7 @@ so the reading is stored and shown, flagged, never dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.contracts import MetricValue, Telemetry
 
@@ -18,8 +18,9 @@ CLOCK_SUSPECT = 1
 QUALITY_NAMES = {CLOCK_SUSPECT: "clock_suspect"}
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
+    """Immutable; a tuple because the ingest thread makes one per metric of every message."""
+
     device: str
     metric: str
     ts: float
@@ -34,7 +35,7 @@ def quality_of(telemetry: Telemetry) -> int:
 def to_readings(telemetry: Telemetry) -> tuple[Reading, ...]:
     quality = CLOCK_SUSPECT if telemetry.clock_suspect else GOOD
     device, ts = telemetry.device, telemetry.ts
-    return tuple(Reading(device, metric, ts, value, quality) for metric, value in telemetry.metrics.items())
+    return tuple([Reading(device, metric, ts, value, quality) for metric, value in telemetry.metrics.items()])
 
 
 def quality_labels(quality: int) -> list[str]:

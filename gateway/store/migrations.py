@@ -1,11 +1,13 @@
 """The schema, as ``sqlite_utils.Migrations`` functions applied in order and recorded in ``_sqlite_migrations``.
 
-Readings live in a narrow table keyed by series (one device's one metric); ``messages`` remembers the identity
-``(device, boot, seq)`` of every stored telemetry message so that a redelivered message is stored once.
+Readings live in a narrow table keyed by series (one device's one metric); ``message_runs`` remembers the
+identities ``(device, boot, seq)`` of the stored telemetry messages, as runs of consecutive seqs per boot
+(:mod:`gateway.store.identities`), so that a redelivered message is stored once.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -104,6 +106,47 @@ def m001_core(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_message_runs(db: Database) -> None:
+    """One row per boot instead of one per message: the identities of m001's ``messages`` become runs."""
+    db.execute(
+        """
+        CREATE TABLE message_runs (
+            device_id INTEGER NOT NULL,
+            boot TEXT NOT NULL,
+            runs TEXT NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (device_id, boot)
+        ) WITHOUT ROWID
+        """
+    )
+    runs: dict[tuple[int, str], list[list[int]]] = {}
+    updated: dict[tuple[int, str], float] = {}
+    for device_id, boot, seq, received in db.execute(
+        "SELECT device_id, boot, seq, received FROM messages ORDER BY device_id, boot, seq"
+    ):
+        key = (device_id, boot)
+        boot_runs = runs.setdefault(key, [])
+        if boot_runs and boot_runs[-1][1] == seq - 1:
+            boot_runs[-1][1] = seq
+        else:
+            boot_runs.append([seq, seq])
+        updated[key] = max(updated.get(key, 0.0), received)
+    db.conn.executemany(
+        "INSERT INTO message_runs (device_id, boot, runs, updated) VALUES (?, ?, ?, ?)",
+        [(key[0], key[1], json.dumps(value, separators=(",", ":")), updated[key]) for key, value in runs.items()],
+    )
+    db.execute("DROP TABLE messages")
+
+
+@migrations()
+def m003_rollups_folded_later(db: Database) -> None:
+    """Roll-ups are folded in from the readings by rowid (:mod:`gateway.store.rollups`); m001's writer had folded
+    every reading already."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID")
+    db.execute("INSERT INTO meta (key, value) SELECT 'rollups_folded_rowid', coalesce(max(rowid), 0) FROM readings")
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:

@@ -38,8 +38,8 @@ def _delete_older(conn: sqlite3.Connection, table: str, column: str, cutoff: flo
         sql = f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
     else:
         sql = (
-            f"DELETE FROM {table} WHERE (device_id, boot, seq) IN "
-            f"(SELECT device_id, boot, seq FROM {table} WHERE {column} < ? LIMIT ?)"
+            f"DELETE FROM {table} WHERE (device_id, boot) IN "
+            f"(SELECT device_id, boot FROM {table} WHERE {column} < ? LIMIT ?)"
         )
     return conn.execute(sql, (cutoff, chunk)).rowcount
 
@@ -49,7 +49,7 @@ def trim(conn: sqlite3.Connection, policy: RetentionPolicy, now: float) -> dict[
     deleted: dict[str, int] = {}
     for table, column, days in (
         ("readings", "ts", policy.raw_days),
-        ("messages", "received", policy.raw_days),
+        ("message_runs", "updated", policy.raw_days),
         ("dead_letters", "received", policy.raw_days),
         ("rollup_minute", "bucket", policy.minute_rollup_days),
         ("rollup_hour", "bucket", policy.hour_rollup_days),

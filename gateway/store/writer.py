@@ -23,13 +23,14 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from gateway.contracts import Event, Status
 from gateway.errors import StoreError
 from gateway.metrics import GatewayMetrics
 from gateway.normalise import Reading
 from gateway.store.devices import DeviceTable
+from gateway.store.identities import StoredMessages
 from gateway.store.migrations import connect
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,7 @@ T = TypeVar("T")
 Ack = Callable[[], None]
 
 
-@dataclass(frozen=True, slots=True)
-class TelemetryIn:
+class TelemetryIn(NamedTuple):
     device: str
     boot: str | None
     seq: int | None
@@ -48,22 +48,19 @@ class TelemetryIn:
     ack: Ack | None
 
 
-@dataclass(frozen=True, slots=True)
-class StatusIn:
+class StatusIn(NamedTuple):
     status: Status
     received: float
     ack: Ack | None
 
 
-@dataclass(frozen=True, slots=True)
-class EventIn:
+class EventIn(NamedTuple):
     event: Event
     received: float
     ack: Ack | None
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(NamedTuple):
     topic: str
     device: str | None
     reason: str
@@ -73,6 +70,7 @@ class Rejected:
     ack: Ack | None
 
 
+#: What the ingest thread hands the writer, one per MQTT message: immutable tuples, cheap to make.
 Inbound = TelemetryIn | StatusIn | EventIn | Rejected
 
 
@@ -119,6 +117,7 @@ class Writer:
         self._batch_interval = batch_interval
         self._watermark = disk_watermark_bytes
         self._clock = clock
+        self.identities = StoredMessages()
         self._thread: threading.Thread | None = None
         self._disk_checked = 0.0
         self._ready = threading.Event()
@@ -252,14 +251,15 @@ class Writer:
                 self.health.last_error = None
                 return True
             except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.rollback()
+                self.identities.rolled_back()
                 if self._stopping:
                     self._abandon(batch)
                     return False
                 self.metrics.write_errors.inc()
                 self.health.last_error = f"write failed: {exc}"
                 log.error("batch of %d items failed (%s); retrying in %.1f s", len(batch), exc, delay)
-                if conn.in_transaction:
-                    conn.rollback()
                 self.devices.rollback(conn)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -282,14 +282,15 @@ class Writer:
         rejected: dict[str, int] = {}
         devices = self.devices
         series_id = devices.series_id
-        insert_message = "INSERT OR IGNORE INTO messages (device_id, boot, seq, received) VALUES (?, ?, ?, ?)"
+        identities = self.identities
+        forgotten = identities.gaps_forgotten
         conn.execute("BEGIN IMMEDIATE")
         for item in batch:
             if isinstance(item, TelemetryIn):
                 messages += 1
                 device_id = devices.ensure(conn, item.device, item.received)
                 if item.boot is not None and item.seq is not None:
-                    if conn.execute(insert_message, (device_id, item.boot, item.seq, item.received)).rowcount == 0:
+                    if not identities.add(conn, device_id, item.boot, item.seq):
                         duplicates += 1
                         continue
                     devices.note_boot(conn, device_id, item.boot, item.received)
@@ -334,7 +335,6 @@ class Writer:
                     results.append((item, None, exc))
         if readings:
             conn.executemany("INSERT INTO readings (series_id, ts, value, quality) VALUES (?, ?, ?, ?)", readings)
-            self._rollups(conn, readings)
         if dead:
             conn.executemany(
                 "INSERT INTO dead_letters (received, topic, device, reason, detail, payload) VALUES (?, ?, ?, ?, ?, ?)",
@@ -342,7 +342,9 @@ class Writer:
             )
         if seen:
             devices.mark_seen(conn, seen)
+        identities.flush(conn, now)
         conn.execute("COMMIT")
+        identities.committed()
         devices.commit()
         elapsed = time.perf_counter() - started
         self.health.last_commit = now
@@ -368,37 +370,12 @@ class Writer:
             metrics.without_identity.inc(without_identity)
         if suspect:
             metrics.clock_suspect.inc(suspect)
+        if identities.gaps_forgotten > forgotten:
+            metrics.identity_gaps_forgotten.inc(identities.gaps_forgotten - forgotten)
         for kind, count in ingested.items():
             metrics.messages_ingested.labels(kind=kind).inc(count)
         for reason, count in rejected.items():
             metrics.messages_rejected.labels(reason=reason).inc(count)
-
-    def _rollups(self, conn: sqlite3.Connection, readings: list[tuple[int, float, object, int]]) -> None:
-        """Fold the batch into minute and hour buckets; late readings update the bucket they belong to."""
-        minute: dict[tuple[int, int], list[float]] = {}
-        hour: dict[tuple[int, int], list[float]] = {}
-        for series, ts, value, _quality in readings:
-            if type(value) is str:
-                continue
-            number = float(value)  # type: ignore[arg-type]
-            for buckets, key in ((minute, (series, int(ts // 60) * 60)), (hour, (series, int(ts // 3600) * 3600))):
-                entry = buckets.get(key)
-                if entry is None:
-                    buckets[key] = [number, number, number, 1.0]
-                else:
-                    if number < entry[0]:
-                        entry[0] = number
-                    if number > entry[1]:
-                        entry[1] = number
-                    entry[2] += number
-                    entry[3] += 1
-        for table, buckets in (("rollup_minute", minute), ("rollup_hour", hour)):
-            conn.executemany(
-                f"INSERT INTO {table} (series_id, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (series_id, bucket) DO UPDATE SET min = min(min, excluded.min), "
-                "max = max(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count",
-                [(key[0], key[1], e[0], e[1], e[2], int(e[3])) for key, e in buckets.items()],
-            )
 
 
 def event_detail(detail: Mapping[str, object]) -> str:

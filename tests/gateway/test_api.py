@@ -102,7 +102,7 @@ def test_readings_time_window_limit_and_cursor(gateway_factory, publisher):
 
 
 def test_rollups_take_late_readings(gateway_factory, publisher):
-    gw = gateway_factory()
+    gw = gateway_factory(environ={"CAMPUSGW__STORAGE__ROLLUP_INTERVAL_S": "0.1"})
     minute = (int(time.time()) // 60 - 10) * 60
     for seq, value in enumerate((10.0, 20.0, 30.0)):
         publisher.device(
@@ -113,6 +113,10 @@ def test_rollups_take_late_readings(gateway_factory, publisher):
     publisher.device("env-lab1", "telemetry", encode_telemetry({"temperature": 0.0}, ts=minute + 30, boot="r", seq=3))
     publisher.device("env-lab1", "telemetry", encode_telemetry({"temperature": 5.0}, ts=minute + 600, boot="r", seq=4))
     gw.wait_for(lambda: len(gw.get("/api/devices/env-lab1/readings")["readings"]) == 5, what="5 readings")
+    gw.wait_for(
+        lambda: sum(r["count"] for r in gw.get("/api/devices/env-lab1/rollups?metric=temperature")["rollups"]) == 5,
+        what="the roll-ups folded in",
+    )
     rows = gw.get(f"/api/devices/env-lab1/rollups?metric=temperature&since={minute}")["rollups"]
     first = rows[0]
     assert (first["bucket"], first["min"], first["max"], first["avg"], first["count"]) == (minute, 0.0, 30.0, 15.0, 4)

@@ -70,7 +70,8 @@ def test_retention_by_age_and_by_size(writer):
     conn = sqlite3.connect(writer.path)
     conn.execute("INSERT INTO devices (device, created) VALUES ('old', 0)")
     conn.execute("INSERT INTO series (device_id, metric, kind) VALUES (1, 't', 'number')")
-    rows = [(1, NOW - 40 * 86400 + i, float(i), 0) for i in range(500)] + [(1, NOW - i, float(i), 0) for i in range(500)]
+    rows = [(1, NOW - 40 * 86400 + i, float(i), 0) for i in range(500)]
+    rows += [(1, NOW - i, float(i), 0) for i in range(500)]
     conn.executemany("INSERT INTO readings (series_id, ts, value, quality) VALUES (?, ?, ?, ?)", rows)
     conn.commit()
     policy = RetentionPolicy(raw_days=30, minute_rollup_days=90, hour_rollup_days=3650, max_db_bytes=0, chunk=200)

@@ -219,9 +219,23 @@ at = 3
 """
 
 
-def test_per_device_connections_carry_a_last_will(broker: Broker, observer: Observer) -> None:
+def test_per_device_connections_carry_a_last_will(
+    broker: Broker, observer: Observer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulators.link import Link
     from simulators.scenario import parse_scenario
 
+    # When env-01 powers on again it measures at once, while its new connection is still being set up: readings
+    # from then on are legitimate even though they reach the broker before its "online" status. Note the moment.
+    reopened: list[float] = []
+    reopen = Link.reopen
+
+    def noting_reopen(link: Link) -> None:
+        if link.name.endswith("env-01"):
+            reopened.append(time.time())
+        reopen(link)
+
+    monkeypatch.setattr(Link, "reopen", noting_reopen)
     simulation = _simulation(broker, parse_scenario(PER_DEVICE), speed=10)
     with _running(simulation):
         assert simulation.stats().links == 2
@@ -235,7 +249,10 @@ def test_per_device_connections_carry_a_last_will(broker: Broker, observer: Obse
     assert payloads[3] == b'{"state":"offline"}', "stop disconnects with the will (reason code 4)"
     assert [parse_status("env-01", p, 0).online for p in payloads] == [True, False, True, False]
     went, came = statuses[1].at, statuses[2].at
-    assert [t for t in observer.telemetry("env-01") if went < t.ts < came] == []
+    (powered_on,) = reopened
+    assert went < powered_on < came
+    assert powered_on - went > 0.3, "the fault keeps it offline for 5 simulated s (0.5 s at speed 10)"
+    assert [t for t in observer.telemetry("env-01") if went < t.ts < powered_on] == [], "no readings while off"
     (boot,) = stats.boots["env-01"]
     assert sorted(_seqs(observer, "env-01", boot)) == list(range(stats.last_seq["env-01"] + 1))
     # a reboot drops the connection (the will fires) and comes back with a new boot
