@@ -45,6 +45,9 @@ from gateway.store.writer import EventIn, Inbound, Rejected, StatusIn, Telemetry
 
 log = logging.getLogger(__name__)
 
+#: Topics whose device and kind are remembered once checked: a few per device, bounded whoever publishes.
+_ROUTES_MAX = 16_384
+
 
 class MqttIngest:
     """Owns the paho client and its network thread. ``start()`` returns at once; the client connects and
@@ -69,6 +72,7 @@ class MqttIngest:
         self._generation = 0
         self._connected = threading.Event()
         self._paused = False
+        self._routes: dict[str, tuple[str, TopicKind]] = {}
         self.last_error: str | None = "not connected yet"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -160,6 +164,22 @@ class MqttIngest:
 
         return ack
 
+    def _route(self, topic: str) -> tuple[str, TopicKind]:
+        """The device and kind of a topic of this site, checked; remembered (bounded) so the next message on the
+        same topic skips the checks."""
+        ref = parse_topic(topic)
+        if ref is None or ref.site != self._site:
+            raise ContractError(RejectReason.BAD_TOPIC, "not a device topic of this site")
+        device = ref.device
+        if not is_device_id(device):
+            raise ContractError(
+                RejectReason.BAD_DEVICE_ID, f"device id {device[:80]!r} is not [a-z0-9][a-z0-9_-]{{0,63}}"
+            )
+        route = (device, ref.kind)
+        if len(self._routes) < _ROUTES_MAX:
+            self._routes[topic] = route
+        return route
+
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if self._paused:
             return
@@ -167,16 +187,12 @@ class MqttIngest:
         ack = self._ack_for(message.mid, message.qos)
         topic = message.topic
         payload = message.payload
-        ref = parse_topic(topic)
+        route = self._routes.get(topic)
         try:
-            if ref is None or ref.site != self._site:
-                raise ContractError(RejectReason.BAD_TOPIC, "not a device topic of this site")
-            device = ref.device
-            if not is_device_id(device):
-                raise ContractError(
-                    RejectReason.BAD_DEVICE_ID, f"device id {device[:80]!r} is not [a-z0-9][a-z0-9_-]{{0,63}}"
-                )
-            if ref.kind is TopicKind.TELEMETRY:
+            if route is None:
+                route = self._route(topic)
+            device, kind = route
+            if kind is TopicKind.TELEMETRY:
                 telemetry = parse_telemetry(device, payload, received)
                 refusal = self._devices.admit(device)
                 if refusal is not None:
@@ -184,21 +200,22 @@ class MqttIngest:
                 item: Inbound = TelemetryIn(
                     device, telemetry.boot, telemetry.seq, received, to_readings(telemetry), ack
                 )
-            elif ref.kind is TopicKind.STATUS:
+            elif kind is TopicKind.STATUS:
                 status = parse_status(device, payload, received)
                 refusal = self._devices.admit(device)
                 if refusal is not None:
                     raise ContractError(refusal, f"device {device!r} may not report status")
                 item = StatusIn(status, received, ack)
-            elif ref.kind is TopicKind.EVENT:
+            elif kind is TopicKind.EVENT:
                 event = parse_event(device, payload, received)
                 refusal = self._devices.admit(device)
                 if refusal is not None:
                     raise ContractError(refusal, f"device {device!r} may not report events")
                 item = EventIn(event, received, ack)
             else:
-                raise ContractError(RejectReason.BAD_TOPIC, f"the gateway does not consume {ref.kind.value} topics")
+                raise ContractError(RejectReason.BAD_TOPIC, f"the gateway does not consume {kind.value} topics")
         except ContractError as error:
+            ref = parse_topic(topic)
             device_name = ref.device[:64] if ref is not None else None
             item = Rejected(topic, device_name, error.reason.value, error.detail, bytes(payload), received, ack)
         self._submit(item)

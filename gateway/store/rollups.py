@@ -21,42 +21,27 @@ def folded_up_to(conn: sqlite3.Connection) -> int:
 
 
 def fold(conn: sqlite3.Connection, limit: int = 50_000) -> int:
-    """Fold at most ``limit`` readings not folded yet into the roll-ups; returns how many (``limit``: call again)."""
+    """Fold the readings of at most ``limit`` rowids not folded yet into the roll-ups, in SQL (no row crosses into
+    Python); returns how many rowids it covered, 0 when there was nothing left to fold."""
     mark = folded_up_to(conn)
     top = conn.execute("SELECT max(rowid) FROM readings").fetchone()[0] or 0
     if top < mark:  # the table was emptied and rowids started again from 1
         mark = 0
-    rows = conn.execute(
-        "SELECT rowid, series_id, ts, value FROM readings WHERE rowid > ? ORDER BY rowid LIMIT ?", (mark, limit)
-    ).fetchall()
-    if not rows:
+    end = min(top, mark + limit)
+    if end <= mark:
         return 0
-    minute: dict[tuple[int, int], list[float]] = {}
-    hour: dict[tuple[int, int], list[float]] = {}
-    for _rowid, series, ts, value in rows:
-        if type(value) is str or value is None:
-            continue
-        number = float(value)
-        for buckets, key in ((minute, (series, int(ts // 60) * 60)), (hour, (series, int(ts // 3600) * 3600))):
-            entry = buckets.get(key)
-            if entry is None:
-                buckets[key] = [number, number, number, 1.0]
-            else:
-                if number < entry[0]:
-                    entry[0] = number
-                if number > entry[1]:
-                    entry[1] = number
-                entry[2] += number
-                entry[3] += 1
-    for table, buckets in (("rollup_minute", minute), ("rollup_hour", hour)):
-        conn.executemany(
-            f"INSERT INTO {table} (series_id, bucket, min, max, sum, count) VALUES (?, ?, ?, ?, ?, ?) "
+    for table, width in (("rollup_minute", 60), ("rollup_hour", 3600)):
+        conn.execute(
+            f"INSERT INTO {table} (series_id, bucket, min, max, sum, count) "
+            f"SELECT series_id, (CAST(ts AS INTEGER) / {width}) * {width} AS bucket, "
+            "min(value), max(value), sum(value), count(*) FROM readings "
+            "WHERE rowid > ? AND rowid <= ? AND typeof(value) IN ('integer', 'real') GROUP BY series_id, bucket "
             "ON CONFLICT (series_id, bucket) DO UPDATE SET min = min(min, excluded.min), "
             "max = max(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count",
-            [(key[0], key[1], e[0], e[1], e[2], int(e[3])) for key, e in buckets.items()],
+            (mark, end),
         )
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (WATERMARK, rows[-1][0]),
+        (WATERMARK, end),
     )
-    return len(rows)
+    return end - mark
