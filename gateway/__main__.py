@@ -65,7 +65,7 @@ def run(
     config: ConfigOption, log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info"
 ) -> None:
     """Run the gateway until Ctrl-C or SIGTERM."""
-    from gateway.app import Gateway
+    from gateway.app import Gateway, freeze_startup_heap
 
     settings = _load(config)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -77,6 +77,7 @@ def run(
             loop.add_signal_handler(sig, stop.set)
         await Gateway(settings).run(stop)
 
+    freeze_startup_heap()
     try:
         asyncio.run(main())
     except GatewayError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import shutil
 import socket
@@ -43,6 +44,17 @@ from gateway.store.writer import Writer
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+
+
+def freeze_startup_heap() -> None:
+    """Hide what start-up built (modules, FastAPI, pydantic, settings) from the garbage collector.
+
+    Its full collections otherwise walk all of it again and again while messages stream in: measured with
+    ``bench/ingest.py``, 16 % of the gateway's CPU went to the collector, about a third of that after this.
+    Call it once, after the imports and before the gateway runs.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _check_silence(conn: sqlite3.Connection, devices: DeviceTable, *, now: float) -> list[str]:
