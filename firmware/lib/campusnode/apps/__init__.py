@@ -1,0 +1,1 @@
+"""The three node apps: ``env`` (environment node), ``counter`` (fitness-path equipment), ``gate`` (gate reader)."""
