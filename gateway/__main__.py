@@ -182,6 +182,10 @@ def broker_config(
         str | None, typer.Option(help="Also listen here for the school's devices, e.g. 0.0.0.0:1883.")
     ] = None,
     device: Annotated[list[str] | None, typer.Option(help="A device id to create a broker user for (repeat).")] = None,
+    gate_reader: Annotated[
+        list[str] | None,
+        typer.Option(help="DEVICE:GATE: a gate reader's user, with rights on that gate's scan, passage, cmd (repeat)."),
+    ] = None,
     gateway_config: Annotated[Path | None, typer.Option(help="Also create users for the devices it declares.")] = None,
     run_as: Annotated[str | None, typer.Option(help="User Mosquitto runs as when started as root.")] = None,
 ) -> None:
@@ -194,8 +198,22 @@ def broker_config(
     names = list(device or [])
     if gateway_config is not None:
         names += [d.id for d in _load(gateway_config).devices]
+    readers: list[tuple[str, str]] = []
+    for spec in gate_reader or []:
+        reader, _, gate = spec.partition(":")
+        if not is_device_id(reader) or not is_device_id(gate):
+            raise _fail(f"--gate-reader {spec!r} must be DEVICE:GATE, both [a-z0-9][a-z0-9_-]{{0,63}}")
+        readers.append((reader, gate))
+        names.append(reader)
     layout = BrokerLayout(
-        directory=out.resolve(), site=site, port=port, bind=bind, lan=lan, run_as=run_as, devices=device_users(names)
+        directory=out.resolve(),
+        site=site,
+        port=port,
+        bind=bind,
+        lan=lan,
+        run_as=run_as,
+        devices=device_users(names),
+        gate_readers=tuple(readers),
     )
     try:
         secrets = write_broker_config(layout)

@@ -54,6 +54,8 @@ class BrokerLayout:
     lan: str | None = None
     run_as: str | None = None
     devices: tuple[str, ...] = field(default=())
+    #: ``(device, gate)``: a gate reader's device user may also scan, report passages and read commands of its gate.
+    gate_readers: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def conf(self) -> Path:
@@ -140,6 +142,17 @@ connection_messages true
 """
 
 
+def _gate_reader_rules(layout: BrokerLayout) -> str:
+    rules = []
+    for device, gate in layout.gate_readers:
+        prefix = f"campus/{layout.site}/gate/{gate}"
+        rules.append(
+            f"# gate reader {device} at gate {gate}\nuser {device}\n"
+            f"topic write {prefix}/scan\ntopic write {prefix}/passage\ntopic read {prefix}/cmd\n\n"
+        )
+    return "".join(rules)
+
+
 def render_acl(layout: BrokerLayout) -> str:
     site = layout.site
     return f"""# Topic rights for campus site {site!r}, written by 'campusgw broker config'.
@@ -155,7 +168,7 @@ topic write campus/{site}/gate/+/scan
 topic write campus/{site}/gate/+/passage
 topic read campus/{site}/gate/+/cmd
 
-# Every other user is one device, named by its device id, and may use only its own topics.
+{_gate_reader_rules(layout)}# Every other user is one device, named by its device id, and may use only its own topics.
 pattern write campus/{site}/%u/telemetry
 pattern readwrite campus/{site}/%u/status
 pattern write campus/{site}/%u/event
@@ -171,6 +184,11 @@ def write_broker_config(layout: BrokerLayout) -> dict[str, Path]:
     for device in layout.devices:
         if not is_device_id(device) or device in ROLE_USERS:
             raise BrokerError(f"cannot make a broker user for device id {device!r}")
+    for device, gate in layout.gate_readers:
+        if device not in layout.devices:
+            raise BrokerError(f"gate reader {device!r} needs a device user: list it among the devices too")
+        if not is_device_id(gate):
+            raise BrokerError(f"gate id {gate!r} of reader {device!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
     layout.directory.mkdir(parents=True, exist_ok=True)
     layout.store.mkdir(parents=True, exist_ok=True)
     secrets_by_user: dict[str, Path] = {}

@@ -316,9 +316,17 @@ class Writer:
                 seen.pop(devices.record(item.status.device).id, None)
             elif isinstance(item, EventIn):
                 messages += 1
-                ingested["event"] = ingested.get("event", 0) + 1
                 device_id = devices.ensure(conn, item.event.device, item.received)
                 event = item.event
+                # Events share the boot's seq numbering with telemetry: a redelivered event is stored once too.
+                if (
+                    event.boot is not None
+                    and event.seq is not None
+                    and not identities.add(conn, device_id, event.boot, event.seq)
+                ):
+                    duplicates += 1
+                    continue
+                ingested["event"] = ingested.get("event", 0) + 1
                 detail: dict[str, object] = {"code": event.code, "severity": event.severity, "message": event.message}
                 if event.boot is not None:
                     detail |= {"boot": event.boot, "seq": event.seq}

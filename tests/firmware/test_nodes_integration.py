@@ -44,7 +44,6 @@ from campusnode_host.nodes import TOTAL_NAME, Hardware, build_node
 
 from gateway.broker import (
     GATEWAY_USER,
-    SIMULATOR_USER,
     BrokerLayout,
     MosquittoProcess,
     free_port,
@@ -67,9 +66,15 @@ GATE_SETTINGS = {"gate": GATE, "key_hex": GATE_KEY.hex(), "wait_ms": 15000, "ope
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    """The shared fixture's broker, with a device user for the counter besides the env node's."""
+    """The shared fixture's broker, with device users for the counter and the gate reader (with its gate's rights)
+    besides the env node's."""
     layout = BrokerLayout(
-        directory=tmp_path / "broker", site=SITE, port=free_port(), run_as=getpass.getuser(), devices=(ENV, COUNTER)
+        directory=tmp_path / "broker",
+        site=SITE,
+        port=free_port(),
+        run_as=getpass.getuser(),
+        devices=(ENV, COUNTER, READER),
+        gate_readers=((READER, GATE),),
     )
     secrets = write_broker_config(layout)
     process = MosquittoProcess(layout)
@@ -224,7 +229,8 @@ def expected(made: dict[tuple[str, int], Record], lost: Iterable[tuple[str, int]
         if record.kind == "telemetry":
             seqs.setdefault(boot, []).append(seq)
             readings.update(record.body["metrics"].items())
-        elif record.kind == "event":
+        elif record.kind == "event":  # events share the boot's numbering and are de-duplicated by it too
+            seqs.setdefault(boot, []).append(seq)
             events[(boot, seq, record.body["code"])] += 1
     return Stored(seqs, readings, events)
 
@@ -508,7 +514,7 @@ def test_gate_reader_opens_only_for_a_signed_command_for_its_own_scan(
     try:
         desk = GateDesk(observer)
         bench = Bench(
-            node_config(broker, "gate", READER, SIMULATOR_USER, interval_s=2, gate=GATE_SETTINGS),
+            node_config(broker, "gate", READER, READER, interval_s=2, gate=GATE_SETTINGS),
             tmp_path / "reader-flash",
             realtime=True,
         )
@@ -638,8 +644,8 @@ def test_the_host_runner_names_the_bad_key_of_a_config(tmp_path: Path) -> None:
 
 
 def test_a_device_user_cannot_send_gate_scans(broker: Broker) -> None:
-    """Why the gate reader above connects as ``simulator``: under deploy/'s ACL a device user's scans are
-    confirmed by the broker and then dropped (firmware/README.md says so)."""
+    """Why a gate reader needs ``campusgw broker config --gate-reader``: under deploy/'s ACL a plain device user's
+    scans are confirmed by the broker and then dropped (firmware/README.md says so)."""
     topic = f"campus/{SITE}/gate/{GATE}/scan"
     received: list[bytes] = []
     subscribed: list[int] = []

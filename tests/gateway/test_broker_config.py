@@ -95,3 +95,68 @@ def test_a_device_user_may_only_publish_its_own_topics(broker, publisher):
             client.loop_stop()
     assert f"campus/{broker.site}/env-lab1/telemetry" in seen
     assert f"campus/{broker.site}/printer-01/telemetry" not in seen
+
+
+def test_a_gate_reader_may_use_its_own_gate_only(tmp_path):
+    import getpass
+    import time
+
+    from gateway.broker import MosquittoProcess, free_port, read_secret, write_broker_config
+
+    layout = BrokerLayout(
+        directory=tmp_path / "broker",
+        site="s1",
+        port=free_port(),
+        run_as=getpass.getuser(),
+        devices=("reader-east",),
+        gate_readers=(("reader-east", "east"),),
+    )
+    secrets = write_broker_config(layout)
+    acl = layout.acl.read_text()
+    assert "user reader-east\ntopic write campus/s1/gate/east/scan\n" in acl
+    seen: list[tuple[str, bytes]] = []
+    with MosquittoProcess(layout) as process:
+        watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="gate-watch", protocol=mqtt.MQTTv5)
+        watcher.username_pw_set("campusgw", read_secret(secrets["campusgw"]))
+        watcher.on_message = lambda _c, _u, message: seen.append((message.topic, bytes(message.payload)))
+        watcher.connect(process.layout.bind, process.layout.port)
+        watcher.subscribe("campus/s1/#", qos=1)
+        watcher.loop_start()
+        reader = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="reader-east", protocol=mqtt.MQTTv311)
+        reader.username_pw_set("reader-east", read_secret(secrets["reader-east"]))
+        reader.on_message = lambda _c, _u, message: seen.append(("reader got " + message.topic, b""))
+        reader.connect(process.layout.bind, process.layout.port)
+        reader.subscribe("campus/s1/gate/east/cmd", qos=1)
+        reader.loop_start()
+        try:
+            time.sleep(0.3)
+            for gate in ("east", "west"):
+                reader.publish(f"campus/s1/gate/{gate}/scan", b'{"code":"X","scan_id":"1"}', qos=1).wait_for_publish(5)
+            reader.publish("campus/s1/gate/east/passage", b'{"scan_id":"1","passed":true}', qos=1).wait_for_publish(5)
+            watcher.publish("campus/s1/gate/east/cmd", b'{"scan_id":"1"}', qos=1).wait_for_publish(5)
+            deadline = time.monotonic() + 5
+            while len(seen) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+        finally:
+            for client in (reader, watcher):
+                client.disconnect()
+                client.loop_stop()
+    topics = sorted(topic for topic, _ in seen)
+    assert topics == [
+        "campus/s1/gate/east/cmd",
+        "campus/s1/gate/east/passage",
+        "campus/s1/gate/east/scan",
+        "reader got campus/s1/gate/east/cmd",
+    ], "the west gate's scan is refused"
+
+
+def test_gate_reader_option_is_checked(tmp_path):
+    runner = CliRunner()
+    base = ["broker", "config", "--site", "s1", "--out", str(tmp_path / "b")]
+    ok = runner.invoke(app, [*base, "--gate-reader", "reader-east:east"])
+    assert ok.exit_code == 0, ok.output
+    assert "topic read campus/s1/gate/east/cmd" in (tmp_path / "b" / "acl").read_text()
+    assert (tmp_path / "b" / "credentials" / "reader-east.secret").exists()
+    bad = runner.invoke(app, [*base, "--gate-reader", "reader-east"])
+    assert bad.exit_code == 2 and "DEVICE:GATE" in bad.output

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.contracts import Status, Telemetry
+from gateway.contracts import Event, Status, Telemetry
 from gateway.metrics import GatewayMetrics
 from gateway.normalise import to_readings
 from gateway.store.devices import DeviceTable
 from gateway.store.migrations import migrate
 from gateway.store.retention import RetentionPolicy, trim
-from gateway.store.writer import Rejected, StatusIn, TelemetryIn, Writer
+from gateway.store.writer import EventIn, Rejected, StatusIn, TelemetryIn, Writer
 
 NOW = time.time()
 
@@ -53,6 +53,27 @@ def test_acks_follow_the_commit_in_delivery_order_including_dead_letters_and_dup
     assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 1
     conn.close()
+
+
+def test_a_redelivered_event_is_stored_once_and_shares_the_boots_numbering_with_telemetry(writer):
+    acks: list[str] = []
+    fault = Event("d1", "nozzle_jam", "major", "extruder 1", NOW, False, "b", 1)
+    writer.submit(_telemetry("d1", 0, 1.0, acks))
+    writer.submit(EventIn(fault, NOW, lambda: acks.append("event")))
+    writer.submit(EventIn(fault, NOW, lambda: acks.append("event again")))  # redelivered after a reconnect
+    writer.submit(_telemetry("d1", 2, 2.0, acks))
+    _flush(writer)
+    writer.submit(EventIn(fault, NOW, lambda: acks.append("event in a later batch")))
+    _flush(writer)
+    assert acks == ["d1:0", "event", "event again", "d1:2", "event in a later batch"], "duplicates are acked too"
+    conn = sqlite3.connect(writer.path)
+    try:
+        events = conn.execute("SELECT count(*) FROM device_events WHERE kind = 'event'").fetchone()[0]
+        (runs,) = conn.execute("SELECT runs FROM message_runs").fetchone()
+    finally:
+        conn.close()
+    assert events == 1
+    assert runs == "[[0,2]]", "the event fills seq 1: no gap in the boot's identities"
 
 
 def test_offline_status_after_telemetry_in_one_batch_leaves_the_device_offline(writer):
