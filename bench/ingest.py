@@ -40,9 +40,10 @@ per phase) and ``seq``, spread over 300 device ids; publisher ``k`` owns the dev
 device's ``seq`` arrives in order. Publishers are ``multiprocessing`` (spawn) processes running paho-mqtt with an
 in-flight window of 1,000; the payloads are encoded before the start signal.
 
-"Committed" is read from the subscriber's database with a read-only connection every 50 ms
-(``SELECT max(rowid) FROM readings``, an index lookup; readings are never deleted during a run, so it equals the
-number of readings). Afterwards the set of ``(device, boot, seq)`` the publishers had confirmed is compared with
+"Committed" is read from the subscriber's database with a read-only connection every 50 ms (the baseline:
+``SELECT max(rowid) FROM readings``; the gateway: the id sequence of ``readings_pending``, where its batches go
+before they settle into ``readings``; readings are never deleted during a run, so either equals the number of
+readings committed). Afterwards the set of ``(device, boot, seq)`` the publishers had confirmed is compared with
 the set in the database: *lost* = confirmed but not stored, *duplicated* = readings stored beyond 3 per stored
 message identity. Peak RSS is the kernel's high-water mark (``VmHWM``) of the subscriber process (no children),
 cross-checked by psutil sampling every 50 ms; bytes written per reading is the process's ``write_bytes`` delta
@@ -476,18 +477,24 @@ class Subscriber:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
     def count(self) -> int:
-        """Readings committed so far (read-only connection, one index lookup)."""
+        """Readings committed so far (read-only connection, one lookup). The gateway commits its batches to
+        ``readings_pending`` and moves them into ``readings`` every few seconds, keeping each one's id as its rowid:
+        the id sequence of ``readings_pending`` counts them all."""
         if not self.db.exists():
             return 0
+        if self.name == "gateway":
+            sql = "SELECT seq FROM sqlite_sequence WHERE name = 'readings_pending'"
+        else:
+            sql = "SELECT max(rowid) FROM readings"
         try:
             conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
             try:
-                row = conn.execute("SELECT max(rowid) FROM readings").fetchone()
+                row = conn.execute(sql).fetchone()
             finally:
                 conn.close()
         except sqlite3.OperationalError:  # not created yet
             return 0
-        return int(row[0] or 0)
+        return int(row[0] or 0) if row is not None else 0
 
     def stored(self, boots: Sequence[str]) -> tuple[set[tuple[str, str, int]], int, int]:
         """(device, boot, seq) stored for the bench's devices, their readings, readings beyond 3 per identity."""
@@ -505,10 +512,13 @@ class Subscriber:
                     )
                     for seq in stored_seqs(runs)
                 ]
-                readings = conn.execute(
-                    "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id "
-                    "JOIN devices d ON d.id = s.device_id WHERE d.device != ?", (PROBE_DEVICE,)
-                ).fetchone()[0]
+                readings = sum(
+                    conn.execute(
+                        f"SELECT count(*) FROM {table} r JOIN series s ON s.id = r.series_id "
+                        "JOIN devices d ON d.id = s.device_id WHERE d.device != ?", (PROBE_DEVICE,)
+                    ).fetchone()[0]
+                    for table in ("readings", "readings_pending")
+                )
                 stored = {(d, b, s) for d, b, s in identities}
                 extra = readings - 3 * len(stored)
             else:

@@ -4,7 +4,8 @@
                           ▲                              │ commit + fsync
                           └────────── PUBACK ◄───────────┘
     SQLite ─► store.queries (reader threads) ─► api (JSON, dashboard, /healthz, /metrics)
-    presence loop ─► writer (silence → offline);  maintenance loop ─► writer (retention)
+    presence loop ─► writer (silence → offline);  settle loop ─► writer (pending readings → roll-ups + index)
+    maintenance loop ─► writer (retention)
 
 Shutdown: stop the HTTP server, stop taking messages, let the writer commit and acknowledge what it holds, then
 disconnect from the broker (the persistent session keeps anything else), then close the readers.
@@ -34,11 +35,11 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.ingest.mqtt import MqttIngest
 from gateway.metrics import GatewayMetrics
 from gateway.settings import Settings
-from gateway.store import rollups
 from gateway.store.devices import DeviceTable
 from gateway.store.migrations import migrate
 from gateway.store.queries import Reader
 from gateway.store.retention import RetentionPolicy, trim
+from gateway.store.settle import settle
 from gateway.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ def _check_silence(conn: sqlite3.Connection, devices: DeviceTable, *, now: float
     return devices.check_silence(conn, now)
 
 
-def _fold(conn: sqlite3.Connection, _devices: DeviceTable) -> int:
-    return rollups.fold(conn)
+def _settle(conn: sqlite3.Connection, _devices: DeviceTable) -> int:
+    return settle(conn)
 
 
 def _trim(conn: sqlite3.Connection, _devices: DeviceTable, *, policy: RetentionPolicy, now: float) -> dict[str, int]:
@@ -194,14 +195,14 @@ class Gateway:
                 group.create_task(server.serve(sockets=[sock]), name="campusgw-http")
                 presence = group.create_task(self._presence_loop(), name="campusgw-presence")
                 maintenance = group.create_task(self._maintenance_loop(), name="campusgw-maintenance")
-                folding = group.create_task(self._rollup_loop(), name="campusgw-rollups")
+                settling = group.create_task(self._settle_loop(), name="campusgw-settle")
                 if ready is not None:
                     group.create_task(self._signal_ready(server, ready), name="campusgw-ready")
                 await stop.wait()
                 server.should_exit = True
                 presence.cancel()
                 maintenance.cancel()
-                folding.cancel()
+                settling.cancel()
         finally:
             await asyncio.to_thread(self._shutdown, reader)
             sock.close()
@@ -229,23 +230,23 @@ class Gateway:
             if silent:
                 log.info("offline after silence: %s", ", ".join(silent))
 
-    async def _fold_rollups(self) -> None:
-        folded = await asyncio.wrap_future(self.writer.execute(_fold))
-        while folded:
+    async def _settle_pending(self) -> None:
+        moved = await asyncio.wrap_future(self.writer.execute(_settle))
+        while moved:
             await asyncio.sleep(0.05)  # let ingest batches in between chunks
-            folded = await asyncio.wrap_future(self.writer.execute(_fold))
+            moved = await asyncio.wrap_future(self.writer.execute(_settle))
 
-    async def _rollup_loop(self) -> None:
+    async def _settle_loop(self) -> None:
         interval = self.settings.storage.rollup_interval_s
         while True:
             await asyncio.sleep(interval)
-            await self._fold_rollups()
+            await self._settle_pending()
 
     async def _maintenance_loop(self) -> None:
         interval = self.settings.storage.maintenance_interval_s
         policy = self.retention
         while True:
-            await self._fold_rollups()  # before retention deletes what has not been folded yet
+            await self._settle_pending()  # before retention deletes what has not been folded yet
             now = self.clock()
             while True:
                 deleted = await asyncio.wrap_future(self.writer.execute(partial(_trim, policy=policy, now=now)))

@@ -22,6 +22,8 @@ Runs = list[list[int]]
 
 #: Runs kept per boot. Beyond this the oldest gap is forgotten (counted): its messages would count as duplicates.
 MAX_RUNS = 10_000
+#: Boots per multi-row upsert in :meth:`StoredMessages.flush` (4 parameters each).
+_ROWS_PER_STATEMENT = 200
 
 
 def _first(run: list[int]) -> int:
@@ -68,11 +70,19 @@ class StoredMessages:
         """Write the runs the open batch changed (inside its transaction)."""
         if not self._before:
             return
-        conn.executemany(
-            "INSERT INTO message_runs (device_id, boot, runs, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (device_id, boot) DO UPDATE SET runs = excluded.runs, updated = excluded.updated",
-            [(key[0], key[1], json.dumps(self._cache[key], separators=(",", ":")), now) for key in self._before],
-        )
+        keys = list(self._before)
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        cache = self._cache
+        # One statement per few hundred boots, not one per boot: each statement lets go of the GIL and may wait a
+        # switch interval to get it back while the ingest thread runs.
+        for start in range(0, len(keys), _ROWS_PER_STATEMENT):
+            chunk = keys[start : start + _ROWS_PER_STATEMENT]
+            conn.execute(
+                "INSERT INTO message_runs (device_id, boot, runs, updated) "
+                f"VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
+                "ON CONFLICT (device_id, boot) DO UPDATE SET runs = excluded.runs, updated = excluded.updated",
+                [field for key in chunk for field in (key[0], key[1], dumps(cache[key]), now)],
+            )
 
     def committed(self) -> None:
         self._before.clear()

@@ -1,6 +1,7 @@
 """The schema, as ``sqlite_utils.Migrations`` functions applied in order and recorded in ``_sqlite_migrations``.
 
-Readings live in a narrow table keyed by series (one device's one metric); ``message_runs`` remembers the
+Readings live in a narrow table keyed by series (one device's one metric), reached through the writer's
+``readings_pending`` (m004); ``message_runs`` remembers the
 identities ``(device, boot, seq)`` of the stored telemetry messages, as runs of consecutive seqs per boot
 (:mod:`gateway.store.identities`), so that a redelivered message is stored once.
 """
@@ -147,6 +148,46 @@ def m003_rollups_folded_later(db: Database) -> None:
     every reading already."""
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID")
     db.execute("INSERT INTO meta (key, value) SELECT 'rollups_folded_rowid', coalesce(max(rowid), 0) FROM readings")
+
+
+@migrations()
+def m004_readings_pending(db: Database) -> None:
+    """Batches go into ``readings_pending``, which has no index to update, and are moved into ``readings`` every few
+    seconds (:mod:`gateway.store.settle`), with the rowids they were given there. The readings m003 had not folded
+    into the roll-ups yet are folded now, so its watermark can go."""
+    mark = db.execute("SELECT value FROM meta WHERE key = 'rollups_folded_rowid'").fetchone()
+    for table, width in (("rollup_minute", 60), ("rollup_hour", 3600)):
+        db.execute(
+            f"INSERT INTO {table} (series_id, bucket, min, max, sum, count) "
+            f"SELECT series_id, (CAST(ts AS INTEGER) / {width}) * {width} AS bucket, "
+            "min(value), max(value), sum(value), count(*) FROM readings "
+            "WHERE rowid > ? AND typeof(value) IN ('integer', 'real') GROUP BY series_id, bucket "
+            "ON CONFLICT (series_id, bucket) DO UPDATE SET min = min(min, excluded.min), "
+            "max = max(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count",
+            (int(mark[0]) if mark is not None else 0,),
+        )
+    db.execute("DELETE FROM meta WHERE key = 'rollups_folded_rowid'")
+    db.execute(
+        """
+        CREATE TABLE readings_pending (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            series_id INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            value,
+            quality INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    # Every reading, settled or not, for tools, exports and checks (the API reads the two tables itself).
+    db.execute(
+        "CREATE VIEW readings_all (id, series_id, ts, value, quality) AS "
+        "SELECT rowid, series_id, ts, value, quality FROM readings "
+        "UNION ALL SELECT id, series_id, ts, value, quality FROM readings_pending"
+    )
+    # AUTOINCREMENT never reuses an id: pending rows keep ids above every rowid ``readings`` has or will have.
+    db.execute(
+        "INSERT INTO sqlite_sequence (name, seq) SELECT 'readings_pending', coalesce(max(rowid), 0) FROM readings"
+    )
 
 
 #: Page cache of the write connection, in KiB (negative: SQLite's unit): each batch touches a page of the

@@ -104,7 +104,19 @@ def _value(kind: str, value: Any) -> Any:
     return value
 
 
-def _latest(conn: sqlite3.Connection, device_id: int) -> list[LatestValue]:
+def _pending_latest(conn: sqlite3.Connection, device_id: int | None) -> dict[int, tuple[float, Any, int]]:
+    """The newest reading per series among those not settled yet (a few seconds' worth), in one scan."""
+    sql = "SELECT series_id, max(ts), value, quality FROM readings_pending"
+    args: tuple[Any, ...] = ()
+    if device_id is not None:
+        sql += " WHERE series_id IN (SELECT id FROM series WHERE device_id = ?)"
+        args = (device_id,)
+    return {row[0]: (row[1], row[2], row[3]) for row in conn.execute(sql + " GROUP BY series_id", args)}
+
+
+def _latest(
+    conn: sqlite3.Connection, device_id: int, pending: dict[int, tuple[float, Any, int]]
+) -> list[LatestValue]:
     latest = []
     for series_id, metric, unit, kind in conn.execute(
         "SELECT id, metric, unit, kind FROM series WHERE device_id = ? ORDER BY metric", (device_id,)
@@ -112,12 +124,17 @@ def _latest(conn: sqlite3.Connection, device_id: int) -> list[LatestValue]:
         row = conn.execute(
             "SELECT ts, value, quality FROM readings WHERE series_id = ? ORDER BY ts DESC LIMIT 1", (series_id,)
         ).fetchone()
+        newer = pending.get(series_id)
+        if newer is not None and (row is None or newer[0] >= row[0]):
+            row = newer
         if row is not None:
             latest.append(LatestValue(metric, _value(kind, row[1]), row[0], unit, kind, quality_labels(row[2])))
     return latest
 
 
-def _device_view(conn: sqlite3.Connection, row: tuple[Any, ...], with_latest: bool) -> DeviceView:
+def _device_view(
+    conn: sqlite3.Connection, row: tuple[Any, ...], pending: dict[int, tuple[float, Any, int]] | None
+) -> DeviceView:
     return DeviceView(
         device=row[1],
         type=row[2],
@@ -133,7 +150,7 @@ def _device_view(conn: sqlite3.Connection, row: tuple[Any, ...], with_latest: bo
         boot=row[12],
         fw=row[13],
         ip=row[14],
-        latest=_latest(conn, row[0]) if with_latest else [],
+        latest=_latest(conn, row[0], pending) if pending is not None else [],
     )
 
 
@@ -142,12 +159,13 @@ def list_devices(
 ) -> list[DeviceView]:
     where = "" if include_retired else "WHERE retired_at IS NULL"
     rows = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices {where} ORDER BY room, device").fetchall()
-    return [_device_view(conn, row, with_latest) for row in rows]
+    pending = _pending_latest(conn, None) if with_latest else None
+    return [_device_view(conn, row, pending) for row in rows]
 
 
 def get_device(conn: sqlite3.Connection, device: str) -> DeviceView | None:
     row = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE device = ?", (device,)).fetchone()
-    return None if row is None else _device_view(conn, row, True)
+    return None if row is None else _device_view(conn, row, _pending_latest(conn, row[0]))
 
 
 def device_events(conn: sqlite3.Connection, device: str, *, limit: int = 50) -> list[DeviceEvent]:
@@ -166,6 +184,16 @@ def _series_of(conn: sqlite3.Connection, device: str, metric: str | None) -> lis
         sql += " AND s.metric = ?"
         args += (metric,)
     return conn.execute(sql + " ORDER BY s.metric", args).fetchall()
+
+
+#: One series' readings in a window, after a cursor: the settled ones by the (series, ts) index, and those not
+#: settled yet (a few seconds' worth) from ``readings_pending``, whose ids become their rowids when they settle.
+_READINGS_WINDOW = (
+    "SELECT ts, rowid, value, quality FROM readings WHERE series_id = ? AND ts >= ? AND ts < ? "
+    "AND (ts > ? OR (ts = ? AND rowid > ?)) "
+    "UNION ALL SELECT ts, id, value, quality FROM readings_pending WHERE series_id = ? AND ts >= ? AND ts < ? "
+    "AND (ts > ? OR (ts = ? AND id > ?)) ORDER BY 1, 2 LIMIT ?"
+)
 
 
 def readings(
@@ -188,11 +216,8 @@ def readings(
     cursor_ts, cursor_row = after if after is not None else (float("-inf"), -1)
     streams = []
     for series_id, name, unit, kind in _series_of(conn, device, metric):
-        rows = conn.execute(
-            "SELECT ts, rowid, value, quality FROM readings WHERE series_id = ? AND ts >= ? AND ts < ? "
-            "AND (ts > ? OR (ts = ? AND rowid > ?)) ORDER BY ts, rowid LIMIT ?",
-            (series_id, lower, upper, cursor_ts, cursor_ts, cursor_row, limit),
-        ).fetchall()
+        window = (series_id, lower, upper, cursor_ts, cursor_ts, cursor_row)
+        rows = conn.execute(_READINGS_WINDOW, (*window, *window, limit)).fetchall()
         streams.append(
             [ReadingRow(name, ts, _value(kind, value), quality_labels(q), unit, rowid) for ts, rowid, value, q in rows]
         )

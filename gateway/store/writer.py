@@ -2,8 +2,9 @@
 
 In: :class:`Inbound` items (telemetry, status, events, rejected messages), in the order the broker delivered them,
 and :class:`Command` items (registry changes from the API, presence checks) that carry a future.
-Out: rows in SQLite, then, only after the batch holding them is committed and fsynced, each message's ``ack``,
-called in delivery order, for duplicates and dead letters too.
+Out: rows in SQLite (readings into ``readings_pending``, see :mod:`gateway.store.settle`), then, only after the batch
+holding them is committed and fsynced, each message's ``ack``, called in delivery order, for duplicates and dead
+letters too.
 
 A batch closes at ``batch_size`` messages or ``batch_interval`` seconds after its first message. When the disk is
 below its watermark the writer stops committing, so nothing is acknowledged and the broker keeps the messages;
@@ -390,7 +391,7 @@ class Writer:
 #: it go around each step), and on a busy 2-core box each retake can wait a whole switch interval behind the
 #: ingest thread; a few hundred rows per statement keep the batch's insert to a handful of steps.
 _ROWS_PER_INSERT = 200
-_INSERT_MANY = "INSERT INTO readings (series_id, ts, value, quality) VALUES " + ", ".join(
+_INSERT_MANY = "INSERT INTO readings_pending (series_id, ts, value, quality) VALUES " + ", ".join(
     ["(?, ?, ?, ?)"] * _ROWS_PER_INSERT
 )
 
@@ -407,7 +408,7 @@ def _insert_readings(conn: sqlite3.Connection, readings: list[tuple[int, float, 
         )
     rest = readings[full:]
     if rest:
-        conn.executemany("INSERT INTO readings (series_id, ts, value, quality) VALUES (?, ?, ?, ?)", rest)
+        conn.executemany("INSERT INTO readings_pending (series_id, ts, value, quality) VALUES (?, ?, ?, ?)", rest)
 
 
 def event_detail(detail: Mapping[str, object]) -> str:

@@ -248,7 +248,8 @@ def stored(gateway: RunningGateway, device: str) -> Stored:
         }
         readings: Counter[tuple[str, object]] = Counter(
             conn.execute(
-                "SELECT s.metric, r.value FROM readings r JOIN series s ON s.id = r.series_id WHERE s.device_id = ?",
+                "SELECT s.metric, r.value FROM readings_all r JOIN series s ON s.id = r.series_id "
+                "WHERE s.device_id = ?",
                 (device_id,),
             ).fetchall()
         )

@@ -33,7 +33,7 @@ from gateway.settings import DeviceDeclaration, Settings
 from gateway.store.devices import DeviceTable
 from gateway.store.migrations import migrate
 from gateway.store.queries import DeviceView, Reader, RollupRow
-from gateway.store.rollups import fold
+from gateway.store.settle import settle
 from gateway.store.writer import Inbound, StatusIn, TelemetryIn, Writer
 
 TOKEN = "test-token-0123456789abcdef"
@@ -75,8 +75,8 @@ class Site:
     def feed(self, *items: Inbound) -> None:
         for item in items:
             self.writer.submit(item)
-        # FIFO: everything before it is committed; then fold the roll-ups, as the gateway does every few seconds
-        self.writer.execute(lambda conn, _devices: fold(conn)).result(10)
+        # FIFO: everything before it is committed; then settle it, as the gateway does every few seconds
+        self.writer.execute(lambda conn, _devices: settle(conn)).result(10)
 
     def sign_in(self) -> None:
         response = self.client.post("/login", data={"token": TOKEN}, follow_redirects=False)

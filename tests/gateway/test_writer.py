@@ -50,7 +50,7 @@ def test_acks_follow_the_commit_in_delivery_order_including_dead_letters_and_dup
     _flush(writer)
     assert acks == ["d1:0", "bad", "d1:0", "d2:0"]
     conn = sqlite3.connect(writer.path)
-    assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 2
+    assert conn.execute("SELECT count(*) FROM readings_all").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 1
     conn.close()
 

@@ -84,9 +84,10 @@ def _stored(db: Path) -> tuple[int, int, int]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         messages = sum(len(stored_seqs(runs)) for (runs,) in conn.execute("SELECT runs FROM message_runs"))
-        readings = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        readings = conn.execute("SELECT count(*) FROM readings_all").fetchone()[0]
         distinct = conn.execute(
-            "SELECT count(DISTINCT r.value) FROM readings r JOIN series s ON s.id = r.series_id WHERE s.metric = 'a'"
+            "SELECT count(DISTINCT r.value) FROM readings_all r JOIN series s ON s.id = r.series_id "
+            "WHERE s.metric = 'a'"
         ).fetchone()[0]
         return messages, readings, distinct
     finally:
