@@ -1,7 +1,7 @@
 """Storage benchmark: bytes written and CPU per reading, the gateway's pending-then-settle path against inserting
 every batch straight into the indexed ``readings`` table, same database schema, same run, same machine.
 
-Run ``python bench/writes.py [--devices D] [--rate MSGS_PER_BATCH] [--batches B] [--rounds R]``.
+Run ``python bench/writes.py [--devices D] [--rate MSGS_PER_BATCH] [--batches B] [--rounds R] [--settle-every N]``.
 
 Both ways use the gateway's own code on a database made by its migrations (WAL, ``synchronous = FULL``, the write
 connection's pragmas from :func:`gateway.store.migrations.connect`), and commit B batches of M messages of 3 readings
@@ -152,9 +152,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, action="append", help="messages per 200 ms batch (default 1000 and 6)")
     parser.add_argument("--batches", type=int, default=200, help="batches per run (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the order (default 3)")
+    parser.add_argument("--settle-every", type=int, default=25,
+                        help="batches between settles (default 25: 5 s, the default rollup_interval_s)")
     args = parser.parse_args()
     rates = args.rate or [1000, 6]
-    settle_every = 25  # 5 s of 200 ms batches: the default rollup_interval_s
+    settle_every = args.settle_every
     summary: dict[str, object] = {"bench": "writes", "devices": args.devices, "batches": args.batches}
     print(f"storage benchmark: {args.devices} devices x 3 series, {args.batches} batches of 200 ms, settle every "
           f"{settle_every} batches, {args.rounds} round(s); SQLite {sqlite3.sqlite_version}")

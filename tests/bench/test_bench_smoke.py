@@ -1,5 +1,6 @@
-"""Smoke test of the ingest benchmark: a quick run finishes and neither the gateway nor the baseline loses or
-duplicates a message. Correctness only: the speed figures depend on the machine and are not asserted."""
+"""Smoke tests of the benchmarks: a quick ingest run finishes and neither the gateway nor the baseline loses or
+duplicates a message; a short storage run stores and folds every reading both ways. Correctness only: the speed
+figures depend on the machine and are not asserted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "ingest.py"
+WRITES = ROOT / "bench" / "writes.py"
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -39,3 +41,16 @@ def test_quick_benchmark_loses_and_duplicates_nothing() -> None:
         assert figures["readings"] == figures["readings_expected"] == 3 * 2 * 3_000, name
         assert figures["complete"], f"{name} did not commit everything within the time limit"
     assert summary["lost"] == 0 and summary["duplicated"] == 0
+
+
+def test_short_storage_benchmark_stores_and_folds_every_reading_both_ways() -> None:
+    done = subprocess.run(
+        [sys.executable, str(WRITES), "--batches", "30", "--rounds", "1", "--rate", "50", "--settle-every", "10"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    # The benchmark itself exits non-zero when either way stored or folded fewer readings than it wrote.
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    figures = _summary(done.stdout)["rate_50"]
+    for way in ("gateway", "direct"):
+        assert figures[way]["bytes_per_reading"] > 0, f"{way}: no bytes written counted"
+        assert figures[way]["cpu_us_per_reading"] > 0, way
