@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway import settings as settings_module
@@ -49,7 +50,7 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The gateway'
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # "[broker] url" is not markup
     return typer.Exit(code)
 
 
@@ -92,6 +93,7 @@ def config_check(path: Annotated[Path, typer.Argument(help="The TOML file to che
         f"{path}: OK (site {settings.site}, {len(settings.devices)} declared devices, "
         f"database {settings.storage.path})",
         highlight=False,
+        markup=False,
     )
 
 
@@ -142,9 +144,8 @@ def devices_list(config: ConfigOption, include_retired: bool = False) -> None:
     table = Table("device", "type", "name", "room", "state")
     for device in answer["devices"]:
         state = {True: "online", False: "offline", None: "unknown"}[device["online"]]
-        table.add_row(
-            device["device"], device["type"], device["name"], device["room"], "retired" if device["retired"] else state
-        )
+        cells = (device["device"], device["type"], device["name"], device["room"])
+        table.add_row(*map(escape, cells), "retired" if device["retired"] else state)  # names are text, not markup
     console.print(table)
 
 
@@ -153,7 +154,7 @@ def devices_rename(config: ConfigOption, device: str, name: str) -> None:
     """Give a device a name people recognise."""
     settings = _load(config)
     _api(settings, "PATCH", f"/api/devices/{device}", {"name": name})
-    console.print(f"{device}: renamed to {name!r}")
+    console.print(f"{device}: renamed to {name!r}", markup=False)
 
 
 @devices_app.command("move")
@@ -161,7 +162,7 @@ def devices_move(config: ConfigOption, device: str, room: str) -> None:
     """Move a device to a room."""
     settings = _load(config)
     _api(settings, "PATCH", f"/api/devices/{device}", {"room": room})
-    console.print(f"{device}: moved to {room!r}")
+    console.print(f"{device}: moved to {room!r}", markup=False)
 
 
 @devices_app.command("retire")
@@ -169,7 +170,7 @@ def devices_retire(config: ConfigOption, device: str) -> None:
     """Retire a device: it leaves the dashboard and its further messages become dead letters."""
     settings = _load(config)
     _api(settings, "POST", f"/api/devices/{device}/retire")
-    console.print(f"{device}: retired")
+    console.print(f"{device}: retired", markup=False)
 
 
 @broker_app.command("config")
@@ -219,9 +220,9 @@ def broker_config(
         secrets = write_broker_config(layout)
     except GatewayError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"wrote {layout.conf}, {layout.acl}, {layout.passwd}")
-    console.print(f"passwords (0600) in {layout.credentials}/: {', '.join(sorted(secrets))}")
-    console.print(f"start it with: mosquitto -c {layout.conf}")
+    console.print(f"wrote {layout.conf}, {layout.acl}, {layout.passwd}", markup=False)
+    console.print(f"passwords (0600) in {layout.credentials}/: {', '.join(sorted(secrets))}", markup=False)
+    console.print(f"start it with: mosquitto -c {layout.conf}", markup=False)
 
 
 @app.command()

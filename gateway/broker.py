@@ -249,7 +249,11 @@ class MosquittoProcess:
     def start(self, timeout: float = 10.0) -> None:
         binary = find_mosquitto()
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen([binary, "-c", str(self.layout.conf)], stdout=log, stderr=log)
+            # Its own session: a Ctrl-C in the terminal goes to whoever runs it (the demo), which stops the broker
+            # last, after the devices and the gateway have said goodbye through it.
+            self._process = subprocess.Popen(
+                [binary, "-c", str(self.layout.conf)], stdout=log, stderr=log, start_new_session=True
+            )
         if not wait_for_port(self.layout.bind, self.layout.port, timeout):
             code = self._process.poll()
             self.stop()

@@ -161,6 +161,8 @@ def run_demo(directory: Path, scenario: Path | None, api_port: int, duration: fl
         else:
             if not stop.is_set():
                 raise GatewayError(f"the gateway did not become healthy within 60 s:\n{gateway.tail()}")
+        if stop.is_set():  # Ctrl-C while starting
+            return 0
         console.print(f"Starting the simulated school ({len(plan.devices)} devices, scenario {plan.name}) ...")
         children.append(
             _Child(
@@ -183,7 +185,10 @@ def run_demo(directory: Path, scenario: Path | None, api_port: int, duration: fl
             )
         )  # the simulator says goodbye on Ctrl-C
         token = (directory / "api-token").read_text().strip()
-        _status, answer = _get(base + "/api/signin-codes", token, method="POST")
+        try:
+            _status, answer = _get(base + "/api/signin-codes", token, method="POST")
+        except OSError as exc:
+            raise GatewayError(f"the gateway did not answer for a sign-in link ({exc}):\n{gateway.tail()}") from None
         console.print()
         console.print(f"[bold green]Dashboard:[/]     {base}/")
         console.print(f"[bold green]Sign in:[/]       {base}{answer.get('path', '/login')}   (one-time link)")

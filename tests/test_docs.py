@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -93,6 +94,7 @@ def test_demo_prints_a_working_sign_in_link_and_stops_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
+        start_new_session=True,  # a process group of its own, like a terminal's foreground job
     )
     lines: list[str] = []
     try:
@@ -113,11 +115,21 @@ def test_demo_prints_a_working_sign_in_link_and_stops_on_ctrl_c(tmp_path):
         with opener.open(request, timeout=10) as response:  # follows the redirect to the dashboard
             assert response.status == 200
         time.sleep(2)
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground process group
         output, _ = process.communicate(timeout=60)
         lines.append(output)
         assert process.returncode == 0, "".join(lines)
         assert "Stopped." in output
+        # The broker went last: the simulated devices' goodbyes reached the gateway and were stored.
+        conn = sqlite3.connect(tmp_path / "demo" / "campus.db")
+        try:
+            goodbyes = conn.execute(
+                "SELECT count(*) FROM device_events WHERE kind = 'offline' AND detail LIKE '%status%'"
+            ).fetchone()[0]
+            devices = conn.execute("SELECT count(*) FROM devices").fetchone()[0]
+        finally:
+            conn.close()
+        assert devices > 0 and goodbyes == devices, f"{goodbyes} of {devices} devices said goodbye"
     finally:
         if process.poll() is None:
             process.kill()

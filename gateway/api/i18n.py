@@ -1,7 +1,7 @@
 """The dashboard's words in zh-CN and English, and how times and values read in each.
 
 In: a language tag (from ``?lang=``, the ``lang`` cookie or ``Accept-Language``), Unix times and metric values.
-Out: a :class:`Translator` whose ``t(key)`` gives the page's words (the glossary of ARCHITECTURE.md), and text for
+Out: a :class:`Translator` whose ``t(key)`` gives the page's words (the project's zh-CN glossary), and text for
 absolute times in the site's time zone (``2026-12-03 14:05:09``), relative times ("3 分钟前" / "3 min ago"),
 durations and values. Pure: no I/O, the clock and time zone are passed in.
 """

@@ -113,7 +113,11 @@ class Writer:
         self.devices = devices
         self.metrics = metrics
         self.health = WriterHealth()
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        # Messages are bounded by slots, one per message until its batch is committed; commands take none, so the
+        # API and the housekeeping loops can always hand the writer work, however full the message side is.
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(queue_size)
+        self._closed = False
         self._batch_size = batch_size
         self._batch_interval = batch_interval
         self._watermark = disk_watermark_bytes
@@ -137,12 +141,20 @@ class Writer:
             raise StoreError(self.health.last_error or f"the writer did not start within {timeout:.0f} s")
 
     def submit(self, item: Inbound) -> None:
-        """Queue one inbound message; blocks while the queue is full (the broker holds the rest), never drops."""
-        self._queue.put(item)
+        """Queue one inbound message; blocks while the queue is full (the broker holds the rest), never drops.
+        Once the writer has stopped it returns without queueing: the message stays unacknowledged, and the broker
+        delivers it again to the next run."""
+        while not self._closed:
+            if self._slots.acquire(timeout=0.5):
+                self._queue.put(item)
+                return
 
     def execute(self, run: Callable[[sqlite3.Connection, DeviceTable], T]) -> Future[T]:
         command: Command[T] = Command(run)
-        self._queue.put(command)
+        if self._closed:
+            command.future.set_exception(StoreError(self.health.last_error or "the writer has stopped"))
+        else:
+            self._queue.put(command)
         return command.future
 
     def depth(self) -> int:
@@ -159,12 +171,7 @@ class Writer:
             return
         self._stopping = True
         deadline = time.monotonic() + timeout
-        while thread.is_alive() and time.monotonic() < deadline:
-            try:
-                self._queue.put(_STOP, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        self._queue.put(_STOP)
         thread.join(max(0.0, deadline - time.monotonic()))
         self._thread = None
 
@@ -181,6 +188,7 @@ class Writer:
             log.exception("writer stopped")
             self.health.last_error = f"writer stopped: {exc}"
         finally:
+            self._closed = True
             self._ready.set()
             self.health.alive = False
             self.metrics.writer_alive.set(0)
@@ -250,6 +258,7 @@ class Writer:
             try:
                 self._commit(conn, batch)
                 self.health.last_error = None
+                self._release(batch)
                 return True
             except sqlite3.Error as exc:
                 if conn.in_transaction:
@@ -270,6 +279,12 @@ class Writer:
         for item in batch:
             if isinstance(item, Command):
                 item.future.cancel()
+        self._release(batch)
+
+    def _release(self, batch: list[object]) -> None:
+        messages = sum(1 for item in batch if not isinstance(item, Command))
+        if messages:
+            self._slots.release(messages)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[object]) -> None:
         started = time.perf_counter()

@@ -16,9 +16,13 @@ def test_everything_but_health_and_metrics_needs_the_token(gateway_factory):
         "/api/devices/x/readings",
         "/api/deadletters",
         "/api/devices/x/rollups",
+        "/api/openapi.json",
     ):
         http_json(gw.url + path, expect=401)
         http_json(gw.url + path, token="wrong-token", expect=401)
+    schema = http_json(gw.url + "/api/openapi.json", token=gw.token)
+    assert "/api/devices/{device}/readings" in schema["paths"]
+    http_json(gw.url + "/api/docs", token=gw.token, expect=404)  # no page that loads Swagger UI from a CDN
     http_json(gw.url + "/api/devices/x", token=gw.token, method="PATCH", body={"name": "n"}, expect=404)
     http_json(gw.url + "/api/devices/x", token="wrong", method="PATCH", body={"name": "n"}, expect=401)
     http_json(gw.url + "/api/devices/x/retire", method="POST", expect=401)

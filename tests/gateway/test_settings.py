@@ -93,9 +93,15 @@ def test_config_check_command(tmp_path):
     runner = CliRunner()
     good = runner.invoke(app, ["config", "check", str(_write(tmp_path, MINIMAL))])
     assert good.exit_code == 0 and "OK" in good.output
-    bad = runner.invoke(app, ["config", "check", str(_write(tmp_path, MINIMAL + "[api]\nport = 1\n"))])
-    assert bad.exit_code == 2
-    assert "Traceback" not in bad.output
+    invalid = runner.invoke(app, ["config", "check", str(_write(tmp_path, MINIMAL + "[api]\nport = 1\n"))])
+    assert invalid.exit_code == 2 and "not valid TOML" in invalid.output and "Traceback" not in invalid.output
+    text = MINIMAL.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:8080"\nport = 1').replace(
+        'url = "mqtt://127.0.0.1:1883"', 'url = "mqtt://127.0.0.1:1883"\nkeepalive_s = -5'
+    )
+    bad = runner.invoke(app, ["config", "check", str(_write(tmp_path, text))])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert "[api] port: unknown key" in bad.output, bad.output  # the section is shown, not taken for markup
+    assert "[broker] keepalive_s: Input should be greater than or equal to 5" in bad.output, bad.output
     missing = runner.invoke(app, ["config", "check", str(tmp_path / "nope.toml")])
     assert missing.exit_code == 2 and "no such configuration file" in missing.output
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.contracts import Event, Status, Telemetry
+from gateway.errors import StoreError
 from gateway.metrics import GatewayMetrics
 from gateway.normalise import to_readings
 from gateway.store.devices import DeviceTable
@@ -111,3 +113,39 @@ def test_retention_by_age_and_by_size(writer):
     assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 400
     assert conn.execute("SELECT min(value) FROM readings").fetchone()[0] == 0.0  # the newest stay
     conn.close()
+
+
+def test_commands_never_wait_behind_a_full_message_queue(tmp_path: Path) -> None:
+    """The API and housekeeping hand the writer commands from the event loop: a full message side (the broker
+    redelivering after a reconnect, the disk below its watermark) must not block them."""
+    path = tmp_path / "full.db"
+    migrate(path)
+    metrics = GatewayMetrics()
+    devices = DeviceTable((), discovery_cap=100, timeout_for=lambda _type: 60.0, metrics=metrics, started=NOW)
+    writer = Writer(
+        path, devices, metrics, queue_size=2, batch_size=50, batch_interval=0.05, disk_watermark_bytes=2**62
+    )
+    writer.start()
+    try:
+        acks: list[str] = []
+        writer.submit(_telemetry("d1", 0, 1.0, acks))
+        writer.submit(_telemetry("d1", 1, 1.0, acks))
+        third = threading.Thread(target=writer.submit, args=(_telemetry("d1", 2, 1.0, acks),), name="test-submit")
+        third.start()
+        third.join(0.5)
+        assert third.is_alive(), "the third message waits for a slot: the queue holds two"
+        began = time.monotonic()
+        command = writer.execute(lambda _conn, _devices: "done")
+        assert time.monotonic() - began < 0.1, "a command does not wait for a slot"
+        assert not command.done() and acks == [], "nothing is written below the watermark"
+        writer._watermark = 0  # the disk has room again
+        assert command.result(10) == "done"
+        third.join(10)
+        _flush(writer)
+        assert acks == ["d1:0", "d1:1", "d1:2"]
+    finally:
+        writer.stop()
+    refused = writer.execute(lambda _conn, _devices: None)
+    with pytest.raises(StoreError):
+        refused.result(1)
+    writer.submit(_telemetry("d1", 3, 1.0, []))  # returns: the message stays with the broker
