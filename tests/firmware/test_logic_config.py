@@ -71,7 +71,7 @@ def test_minimal_env_config_has_the_documented_defaults():
     )
     assert (cfg.ntp_host, cfg.interval_s, cfg.watchdog_s, cfg.socket_timeout_s) == ("pool.ntp.org", 60, 30, 5)
     assert (cfg.reconnect_min_s, cfg.reconnect_max_s) == (1, 60)
-    assert (cfg.outbox_capacity, cfg.spill_max, cfg.spill_interval_s) == (300, 100, 900)
+    assert (cfg.outbox_capacity, cfg.spill_max, cfg.spill_interval_s) == (100, 100, 900)
     assert cfg.env == {"sht3x": True, "sht3x_address": 0x44, "scd4x": True, "pms": True}
     assert cfg.counter == {"metric": "uses", "debounce_ms": 50, "active": 0, "save_interval_s": 300}
     assert cfg.gate == {} and cfg.gate_key == b""
@@ -153,7 +153,7 @@ def test_bytes_are_accepted():
             make(reconnect_min_s=10, reconnect_max_s=5),
             "config.json: reconnect_max_s: must not be below reconnect_min_s",
         ),
-        (make(outbox__capacity=0), "config.json: outbox.capacity: must be an integer from 1 to 5000, got 0"),
+        (make(outbox__capacity=0), "config.json: outbox.capacity: must be an integer from 1 to 1000, got 0"),
         (make(outbox__spill=1001), "config.json: outbox.spill: must be an integer from 0 to 1000"),
         (make(outbox__spill_interval_s=59), "config.json: outbox.spill_interval_s: must be an integer from 60 to"),
         (make(env__sht3x="yes"), "config.json: env.sht3x: must be true or false, got 'yes'"),

@@ -10,10 +10,10 @@ import json
 import pytest
 from campusnode import FW_VERSION, payloads
 from campusnode.backoff import Backoff
-from campusnode.link import DOWN, JOINING, UP
+from campusnode.link import DOWN, JOINING, UP, Link, LinkListener, Watchdog
 from campusnode.node import NTP_RETRY_MS, SPILL_NAME, App, Node
 from campusnode.outbox import Outbox, Record
-from campusnode.transport import MemoryStore
+from campusnode.transport import MemoryStore, MessageHandler
 from campusnode_host.fakes import DirStore, FakeWifi, ManualClock
 
 from gateway.contracts import parse_event, parse_status, parse_telemetry
@@ -455,3 +455,86 @@ def test_a_corrupt_spill_file_is_skipped():
     store.write(SPILL_NAME, b'garbage\n{"k": "telemetry"}\n')
     rig = Rig(spill=store).start()
     assert rig.node.restored == 0 and rig.node.outbox.invalid == 2
+
+
+# -- the watchdog ----------------------------------------------------------------------------------------------------
+
+
+class _TimedTransport(FaultyTransport):
+    """Counts the socket waits each call may take at worst (a write, then an answer to wait for), so a test can
+    check that the link feeds the watchdog before two of them have passed (``watchdog_s >= 2 x socket_timeout_s +
+    margin``, which the configuration enforces)."""
+
+    WAITS = {"connect": 2, "publish": 2, "subscribe": 2, "poll": 1, "ping": 1}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.since_feed = 0
+        self.worst = 0
+
+    def _wait(self, call: str) -> None:
+        self.since_feed += self.WAITS[call]
+        self.worst = max(self.worst, self.since_feed)
+
+    def connect(self, will_topic: str, will_payload: bytes, handler: MessageHandler) -> None:
+        self._wait("connect")
+        super().connect(will_topic, will_payload, handler)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self._wait("publish")
+        super().publish(topic, payload, retain)
+
+    def subscribe(self, topic: str) -> None:
+        self._wait("subscribe")
+        super().subscribe(topic)
+
+    def poll(self) -> None:
+        self._wait("poll")
+        super().poll()
+
+    def ping(self) -> None:
+        self._wait("ping")
+        super().ping()
+
+
+class _CountingWatchdog(Watchdog):
+    def __init__(self, transport: _TimedTransport) -> None:
+        self.transport = transport
+        self.feeds = 0
+
+    def feed(self) -> None:
+        self.feeds += 1
+        self.transport.since_feed = 0
+
+
+def test_no_step_waits_more_than_two_socket_timeouts_between_watchdog_feeds():
+    clock = ManualClock(ticks=1000, unix_at_start=int(RECEIVED))
+    transport = _TimedTransport()
+    watchdog = _CountingWatchdog(transport)
+
+    class Listener(LinkListener):
+        def online_status(self) -> bytes:
+            return b'{"state":"online"}'
+
+        def offline_status(self) -> bytes:
+            return b'{"state":"offline"}'
+
+        def connected(self, now_ms: int) -> None:
+            pass
+
+        def on_message(self, topic: str, payload: bytes) -> None:
+            pass
+
+    link = Link(
+        transport, FakeWifi("10.0.0.7"), clock, Backoff(1000, 8000), Listener(), STATUS,
+        ["campus/" + SITE + "/" + DEVICE + "/cmd"], keepalive_s=10, wifi_timeout_s=20, watchdog=watchdog,
+    )
+    outbox = Outbox(50)
+    for seq in range(25):
+        outbox.put(Record("telemetry", TELEMETRY, {"metrics": {"t": seq}}, None, int(RECEIVED), BOOT, seq))
+    for _ in range(20):  # connect, announce, subscribe, then bursts of publishes and keep-alive pings
+        link.service(clock.ticks, outbox)
+        transport.since_feed = 0  # the main loop feeds the watchdog on every pass
+        clock.advance(6000)
+    assert link.state == UP and len(outbox) == 0 and transport.pings > 0
+    assert transport.worst <= 2, f"{transport.worst} socket waits passed between two feeds"

@@ -7,9 +7,10 @@ Credentials, as ``deploy/``'s ACL allows them:
 
 - the env node and the counter connect as their own device users (the device id as user name), which may use
   only ``campus/{site}/{device}/...``;
-- the gate reader connects as ``simulator``: a device user has no rights on ``campus/{site}/gate/...``, so a reader
-  with one could neither send a scan nor receive a command (Mosquitto 2.0 even grants the subscription and then
-  drops the messages without a word).
+- the gate reader connects as its own gate-reader user (``campusgw broker config --gate-reader DEVICE:GATE``), whose
+  ACL adds its gate's ``scan``, ``passage`` and ``cmd`` topics: a plain device user has no rights on
+  ``campus/{site}/gate/...``, so it could neither send a scan nor receive a command (Mosquitto 2.0 even grants the
+  subscription and then drops the messages without a word).
 
 The env node and the counter run on a ``ManualClock`` (minutes of readings in well under a second); the gate
 reader on the ``HostClock``, because its timeouts race real messages from the broker.

@@ -100,7 +100,7 @@ class NodeConfig:
         self.socket_timeout_s = 5
         self.reconnect_min_s = 1
         self.reconnect_max_s = 60
-        self.outbox_capacity = 300
+        self.outbox_capacity = 100
         self.spill_max = 100
         self.spill_interval_s = 900
         self.env: dict = {}
@@ -170,7 +170,7 @@ def parse(text: str | bytes, source: str = "config.json") -> NodeConfig:
         )
 
     outbox = top.section("outbox")
-    cfg.outbox_capacity = outbox.integer("capacity", 300, 1, 5000)
+    cfg.outbox_capacity = outbox.integer("capacity", 100, 1, 1000)  # about 230 bytes of heap each
     cfg.spill_max = outbox.integer("spill", 100, 0, 1000)
     cfg.spill_interval_s = outbox.integer("spill_interval_s", 900, 60, 86400)
     outbox.done()

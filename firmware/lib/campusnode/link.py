@@ -123,6 +123,7 @@ class Link:
             if not self.wifi.connected():
                 raise TransportError("Wi-Fi lost")
             self.transport.poll()
+            self.watchdog.feed()  # a poll may wait a socket timeout, and a publish up to two more
             while sent < self.burst:
                 record = outbox.peek()
                 if record is None:

@@ -42,7 +42,7 @@ def test_a_good_file_with_defaults():
     assert cfg.mqtt_port == 1883 and cfg.mqtt_user == "path-bench-3" and cfg.keepalive_s == 60
     assert cfg.wifi_password == "secret" and cfg.wifi_timeout_s == 20
     assert cfg.watchdog_s == 30 and cfg.socket_timeout_s == 5
-    assert cfg.outbox_capacity == 300 and cfg.spill_max == 100
+    assert cfg.outbox_capacity == 100 and cfg.spill_max == 100
     assert cfg.counter == {"metric": "uses", "debounce_ms": 50, "active": 0, "save_interval_s": 300}
     assert cfg.gate == {} and cfg.gate_key == b""
 
@@ -79,7 +79,7 @@ def test_errors_name_the_file_and_key():
         (_with({"interval_s": 0}), "config.json: interval_s: must be an integer from 1 to 86400, got 0"),
         (_with({"watchdog_s": 14}), "config.json: watchdog_s: must be at least 2 x socket_timeout_s + 5 = 15 s"),
         (_with({"reconnect_min_s": 10, "reconnect_max_s": 5}), "config.json: reconnect_max_s: must not be below"),
-        (_with(outbox={"capacity": 0}), "config.json: outbox.capacity: must be an integer from 1 to 5000"),
+        (_with(outbox={"capacity": 0}), "config.json: outbox.capacity: must be an integer from 1 to 1000"),
         (_with(counter={"active": 2}), "config.json: counter.active: must be an integer from 0 to 1, got 2"),
         (_with(env={"sht3x": "yes"}), "config.json: env.sht3x: must be true or false, got 'yes'"),
         (_with(pins={"pulse": 99}), "config.json: pins.pulse: must be a GPIO number from 0 to 48 or null"),
