@@ -745,6 +745,19 @@ def note_batches(phase: Phase, before: tuple[float, float, float] | None,
     phase.batch_seconds = (after[2] - before[2]) / batches
 
 
+def finish_phase(phase: Phase, readings: int, first: float | None, seconds: float | None, started: float) -> None:
+    """Rates and costs of a phase from the readings it committed, its ``write_bytes`` and ``cpu_s``; a phase cut
+    off by the deadline (``seconds`` None) counts what it committed until now."""
+    phase.committed = readings // 3
+    phase.first_commit_s = first
+    phase.complete = seconds is not None
+    phase.seconds = seconds if seconds is not None else time.monotonic() - started
+    phase.rate = phase.committed / phase.seconds
+    if phase.committed:
+        phase.bytes_per_reading = phase.write_bytes / (3 * phase.committed)
+        phase.cpu_ms_per_1000 = phase.cpu_s / phase.committed * 1e6
+
+
 def measure(sub: Subscriber, env: Env, probe: Probe, args: argparse.Namespace, run_id: str,
             cleanup: list[Publishers]) -> SubscriberResult:
     n, p = args.messages, args.publishers
@@ -776,14 +789,7 @@ def measure(sub: Subscriber, env: Env, probe: Probe, args: argparse.Namespace, r
         result.drain.foreign_cpu_s = foreign.stop()
         profiler.stop()
         note_batches(result.drain, (0.0, 0.0, 0.0), batches := gateway_batches(sub))
-        result.drain.committed = (count - base) // 3
-        result.drain.first_commit_s = first
-        result.drain.complete = seconds is not None
-        result.drain.seconds = seconds if seconds is not None else time.monotonic() - started
-        result.drain.rate = result.drain.committed / result.drain.seconds
-        if result.drain.committed:
-            result.drain.bytes_per_reading = result.drain.write_bytes / (3 * result.drain.committed)
-            result.drain.cpu_ms_per_1000 = result.drain.cpu_s / result.drain.committed * 1e6
+        finish_phase(result.drain, count - base, first, seconds, started)
 
         # 3. live: P publishers at full speed while it runs.
         pubs = Publishers(env, tag=f"{sub.name}-b", boot=boot_b, count=n, publishers=p)
@@ -799,14 +805,7 @@ def measure(sub: Subscriber, env: Env, probe: Probe, args: argparse.Namespace, r
         result.live.foreign_cpu_s = foreign.stop()
         profiler.stop()
         note_batches(result.live, batches, gateway_batches(sub))
-        result.live.committed = (count - base) // 3
-        result.live.first_commit_s = first
-        result.live.complete = seconds is not None
-        result.live.seconds = seconds if seconds is not None else time.monotonic() - started
-        result.live.rate = result.live.committed / result.live.seconds
-        if result.live.committed:
-            result.live.bytes_per_reading = result.live.write_bytes / (3 * result.live.committed)
-            result.live.cpu_ms_per_1000 = result.live.cpu_s / result.live.committed * 1e6
+        finish_phase(result.live, count - base, first, seconds, started)
         confirmed_b, result.live.publish_s = pubs.collect()
         result.live.confirmed = len(confirmed_b)
         monitor.sample()

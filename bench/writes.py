@@ -7,11 +7,12 @@ Both ways use the gateway's own code on a database made by its migrations (WAL, 
 connection's pragmas from :func:`gateway.store.migrations.connect`), and commit B batches of M messages of 3 readings
 each, spread over D devices (3 series each), in one transaction per batch as the writer does:
 
-``gateway``   each batch into ``readings_pending`` (:func:`gateway.store.writer._insert_readings`), and every
+``gateway``   each batch into ``readings_pending`` (:func:`gateway.store.writer.insert_readings`), and every
               ``settle_every`` batches (the 5 s ``rollup_interval_s`` at the chosen rate) :func:`settle`, which
               folds the roll-ups and moves the readings into ``readings``;
-``direct``    each batch straight into ``readings`` with the same statements, and the roll-ups folded from it with
-              the same SQL on the same schedule: the way the writer worked before ``readings_pending``.
+``direct``    each batch straight into ``readings`` with the same function, and the roll-ups folded from it with
+              the same :func:`gateway.store.settle.fold` on the same schedule: the way the writer worked before
+              ``readings_pending``.
 
 Figures: bytes this process wrote to the disk (``write_bytes`` of ``/proc/self/io``: WAL frames and checkpoints;
 a final ``wal_checkpoint(TRUNCATE)`` is included so nothing is left uncounted) and CPU time, each per reading, and
@@ -37,18 +38,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gateway.store.migrations import connect, migrate  # noqa: E402
-from gateway.store.settle import settle  # noqa: E402
-from gateway.store.writer import _insert_readings  # noqa: E402
+from gateway.store.settle import fold, settle  # noqa: E402
+from gateway.store.writer import insert_readings  # noqa: E402
 
 T0 = 1_767_225_600.0
-FOLD_DIRECT = (
-    "INSERT INTO {table} (series_id, bucket, min, max, sum, count) "
-    "SELECT series_id, (CAST(ts AS INTEGER) / {width}) * {width} AS bucket, "
-    "min(value), max(value), sum(value), count(*) FROM readings "
-    "WHERE rowid > ? AND rowid <= ? AND typeof(value) IN ('integer', 'real') GROUP BY series_id, bucket "
-    "ON CONFLICT (series_id, bucket) DO UPDATE SET min = min(min, excluded.min), "
-    "max = max(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count"
-)
 
 
 @dataclass
@@ -106,21 +99,7 @@ def run_once(way: str, batches: list[list[tuple[int, float, object, int]]], devi
         for number, rows in enumerate(batches, 1):
             began = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
-            if way == "gateway":
-                _insert_readings(conn, rows)
-            else:
-                full = len(rows) - len(rows) % 200
-                statement = "INSERT INTO readings (series_id, ts, value, quality) VALUES " + ", ".join(
-                    ["(?, ?, ?, ?)"] * 200
-                )
-                if full:
-                    conn.executemany(
-                        statement, [[f for row in rows[i : i + 200] for f in row] for i in range(0, full, 200)]
-                    )
-                if rows[full:]:
-                    conn.executemany(
-                        "INSERT INTO readings (series_id, ts, value, quality) VALUES (?, ?, ?, ?)", rows[full:]
-                    )
+            insert_readings(conn, rows, "readings_pending" if way == "gateway" else "readings")
             conn.execute("COMMIT")
             commits.append(time.perf_counter() - began)
             if number % settle_every == 0 or number == len(batches):
@@ -130,8 +109,7 @@ def run_once(way: str, batches: list[list[tuple[int, float, object, int]]], devi
                         pass
                 else:
                     top = conn.execute("SELECT max(rowid) FROM readings").fetchone()[0] or 0
-                    for table, width in (("rollup_minute", 60), ("rollup_hour", 3600)):
-                        conn.execute(FOLD_DIRECT.format(table=table, width=width), (folded, top))
+                    fold(conn, "readings", "rowid > ? AND rowid <= ?", (folded, top))
                     folded = top
                 conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -146,13 +124,24 @@ def run_once(way: str, batches: list[list[tuple[int, float, object, int]]], devi
         return Figures(written / readings, cpu / readings * 1e6, statistics.median(commits) * 1e3)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--devices", type=int, default=300, help="devices, 3 series each (default 300)")
-    parser.add_argument("--rate", type=int, action="append", help="messages per 200 ms batch (default 1000 and 6)")
-    parser.add_argument("--batches", type=int, default=200, help="batches per run (default 200)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the order (default 3)")
-    parser.add_argument("--settle-every", type=int, default=25,
+    parser.add_argument("--devices", type=_positive, default=300, help="devices, 3 series each (default 300)")
+    parser.add_argument("--rate", type=_positive, action="append",
+                        help="messages per 200 ms batch (default 1000 and 6)")
+    parser.add_argument("--batches", type=_positive, default=200, help="batches per run (default 200)")
+    parser.add_argument("--rounds", type=_positive, default=3, help="rounds, alternating the order (default 3)")
+    parser.add_argument("--settle-every", type=_positive, default=25,
                         help="batches between settles (default 25: 5 s, the default rollup_interval_s)")
     args = parser.parse_args()
     rates = args.rate or [1000, 6]

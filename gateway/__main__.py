@@ -43,7 +43,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(devices_app, name="devices")
 app.add_typer(broker_app, name="broker")
 
-console = Console(soft_wrap=True)
+# Output carries names, rooms and paths that people chose: text, never rich markup ("[lab 2]" must stay).
+console = Console(soft_wrap=True, markup=False)
 errors = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The gateway's TOML configuration file.")]
@@ -93,7 +94,6 @@ def config_check(path: Annotated[Path, typer.Argument(help="The TOML file to che
         f"{path}: OK (site {settings.site}, {len(settings.devices)} declared devices, "
         f"database {settings.storage.path})",
         highlight=False,
-        markup=False,
     )
 
 
@@ -144,8 +144,9 @@ def devices_list(config: ConfigOption, include_retired: bool = False) -> None:
     table = Table("device", "type", "name", "room", "state")
     for device in answer["devices"]:
         state = {True: "online", False: "offline", None: "unknown"}[device["online"]]
-        cells = (device["device"], device["type"], device["name"], device["room"])
-        table.add_row(*map(escape, cells), "retired" if device["retired"] else state)  # names are text, not markup
+        table.add_row(
+            device["device"], device["type"], device["name"], device["room"], "retired" if device["retired"] else state
+        )
     console.print(table)
 
 
@@ -154,7 +155,7 @@ def devices_rename(config: ConfigOption, device: str, name: str) -> None:
     """Give a device a name people recognise."""
     settings = _load(config)
     _api(settings, "PATCH", f"/api/devices/{device}", {"name": name})
-    console.print(f"{device}: renamed to {name!r}", markup=False)
+    console.print(f"{device}: renamed to {name!r}")
 
 
 @devices_app.command("move")
@@ -162,7 +163,7 @@ def devices_move(config: ConfigOption, device: str, room: str) -> None:
     """Move a device to a room."""
     settings = _load(config)
     _api(settings, "PATCH", f"/api/devices/{device}", {"room": room})
-    console.print(f"{device}: moved to {room!r}", markup=False)
+    console.print(f"{device}: moved to {room!r}")
 
 
 @devices_app.command("retire")
@@ -170,7 +171,7 @@ def devices_retire(config: ConfigOption, device: str) -> None:
     """Retire a device: it leaves the dashboard and its further messages become dead letters."""
     settings = _load(config)
     _api(settings, "POST", f"/api/devices/{device}/retire")
-    console.print(f"{device}: retired", markup=False)
+    console.print(f"{device}: retired")
 
 
 @broker_app.command("config")
@@ -220,9 +221,9 @@ def broker_config(
         secrets = write_broker_config(layout)
     except GatewayError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"wrote {layout.conf}, {layout.acl}, {layout.passwd}", markup=False)
-    console.print(f"passwords (0600) in {layout.credentials}/: {', '.join(sorted(secrets))}", markup=False)
-    console.print(f"start it with: mosquitto -c {layout.conf}", markup=False)
+    console.print(f"wrote {layout.conf}, {layout.acl}, {layout.passwd}")
+    console.print(f"passwords (0600) in {layout.credentials}/: {', '.join(sorted(secrets))}")
+    console.print(f"start it with: mosquitto -c {layout.conf}")
 
 
 @app.command()

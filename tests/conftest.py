@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import threading
 from collections.abc import Iterator
@@ -59,15 +60,19 @@ class Broker:
         return self.password(SIMULATOR_USER)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """Mosquitto configured by ``campusgw broker config`` for site ``test-school``; stopped after the test."""
+@contextlib.contextmanager
+def running_broker(
+    directory: Path, devices: tuple[str, ...], gate_readers: tuple[tuple[str, str], ...] = ()
+) -> Iterator[Broker]:
+    """Mosquitto configured by ``campusgw broker config`` for site ``test-school`` on a free port, with users for
+    ``devices`` (and gate readers with their gate's topics); stopped on leaving."""
     layout = BrokerLayout(
-        directory=tmp_path / "broker",
+        directory=directory,
         site=SITE,
         port=free_port(),
         run_as=getpass.getuser(),
-        devices=("env-lab1", "printer-01"),
+        devices=devices,
+        gate_readers=gate_readers,
     )
     secrets = write_broker_config(layout)
     process = MosquittoProcess(layout)
@@ -76,6 +81,13 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield Broker(process, layout, secrets)
     finally:
         process.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """The broker most tests use: device users for ``env-lab1`` and ``printer-01``."""
+    with running_broker(tmp_path / "broker", ("env-lab1", "printer-01")) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,7 @@ from gateway.errors import DeviceError
 from gateway.metrics import GatewayMetrics
 from gateway.normalise import Reading
 from gateway.settings import DeviceDeclaration
-
-#: Devices per ``UPDATE ... FROM (VALUES ...)`` in :meth:`DeviceTable.mark_seen` (2 parameters each).
-_ROWS_PER_STATEMENT = 400
+from gateway.store.rows import values_lists
 
 
 @dataclass
@@ -260,15 +258,12 @@ class DeviceTable:
             self._set_presence(conn, record, True, ts, "telemetry")
 
     def mark_seen(self, conn: sqlite3.Connection, seen: Mapping[int, float]) -> None:
-        """Persist, once per batch, when each device was last heard from: one statement per few hundred devices,
-        not one per device (each statement lets go of the GIL and may wait a switch interval to get it back)."""
-        rows = list(seen.items())
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        """Persist, once per batch, when each device was last heard from (a few statements, not one per device)."""
+        for values, parameters in values_lists(list(seen.items()), 2):
             conn.execute(
                 "UPDATE devices SET last_seen = seen.column2, first_seen = coalesce(first_seen, seen.column2) "
-                f"FROM (VALUES {', '.join(['(?, ?)'] * len(chunk))}) AS seen WHERE devices.id = seen.column1",
-                [field for row in chunk for field in row],
+                f"FROM (VALUES {values}) AS seen WHERE devices.id = seen.column1",
+                parameters,
             )
         for device_id, ts in seen.items():
             self._by_id[device_id].last_seen = ts

@@ -17,13 +17,14 @@ import json
 import sqlite3
 from collections import OrderedDict
 
+from gateway.store.rows import values_lists
+
 Key = tuple[int, str]
 Runs = list[list[int]]
 
 #: Runs kept per boot. Beyond this the oldest gap is forgotten (counted): its messages would count as duplicates.
 MAX_RUNS = 10_000
-#: Boots per multi-row upsert in :meth:`StoredMessages.flush` (4 parameters each).
-_ROWS_PER_STATEMENT = 200
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _first(run: list[int]) -> int:
@@ -70,18 +71,12 @@ class StoredMessages:
         """Write the runs the open batch changed (inside its transaction)."""
         if not self._before:
             return
-        keys = list(self._before)
-        dumps = json.JSONEncoder(separators=(",", ":")).encode
-        cache = self._cache
-        # One statement per few hundred boots, not one per boot: each statement lets go of the GIL and may wait a
-        # switch interval to get it back while the ingest thread runs.
-        for start in range(0, len(keys), _ROWS_PER_STATEMENT):
-            chunk = keys[start : start + _ROWS_PER_STATEMENT]
+        rows = [(key[0], key[1], _dumps(self._cache[key]), now) for key in self._before]
+        for values, parameters in values_lists(rows, 4):
             conn.execute(
-                "INSERT INTO message_runs (device_id, boot, runs, updated) "
-                f"VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))} "
+                f"INSERT INTO message_runs (device_id, boot, runs, updated) VALUES {values} "
                 "ON CONFLICT (device_id, boot) DO UPDATE SET runs = excluded.runs, updated = excluded.updated",
-                [field for key in chunk for field in (key[0], key[1], dumps(cache[key]), now)],
+                parameters,
             )
 
     def committed(self) -> None:

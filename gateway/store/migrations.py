@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from gateway.errors import StoreError
+from gateway.store.settle import fold
 
 migrations = Migrations("campusgw")
 
@@ -156,16 +157,7 @@ def m004_readings_pending(db: Database) -> None:
     seconds (:mod:`gateway.store.settle`), with the rowids they were given there. The readings m003 had not folded
     into the roll-ups yet are folded now, so its watermark can go."""
     mark = db.execute("SELECT value FROM meta WHERE key = 'rollups_folded_rowid'").fetchone()
-    for table, width in (("rollup_minute", 60), ("rollup_hour", 3600)):
-        db.execute(
-            f"INSERT INTO {table} (series_id, bucket, min, max, sum, count) "
-            f"SELECT series_id, (CAST(ts AS INTEGER) / {width}) * {width} AS bucket, "
-            "min(value), max(value), sum(value), count(*) FROM readings "
-            "WHERE rowid > ? AND typeof(value) IN ('integer', 'real') GROUP BY series_id, bucket "
-            "ON CONFLICT (series_id, bucket) DO UPDATE SET min = min(min, excluded.min), "
-            "max = max(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count",
-            (int(mark[0]) if mark is not None else 0,),
-        )
+    fold(db.conn, "readings", "rowid > ?", (int(mark[0]) if mark is not None else 0,))
     db.execute("DELETE FROM meta WHERE key = 'rollups_folded_rowid'")
     db.execute(
         """

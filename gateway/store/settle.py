@@ -21,23 +21,29 @@ import sqlite3
 PENDING = "readings_pending"
 
 
-def settle(conn: sqlite3.Connection, limit: int = 50_000) -> int:
-    """Fold and move the oldest ``limit`` pending readings at most, in SQL (no row crosses into Python); returns
-    how many it moved, 0 when none were pending."""
-    row = conn.execute(f"SELECT id FROM {PENDING} ORDER BY id LIMIT 1 OFFSET ?", (limit - 1,)).fetchone()
-    end = row[0] if row is not None else conn.execute(f"SELECT max(id) FROM {PENDING}").fetchone()[0]
-    if end is None:
-        return 0
+def fold(conn: sqlite3.Connection, source: str, where: str, parameters: tuple[object, ...]) -> None:
+    """Add the numeric readings of ``source`` (a readings table) that match ``where`` to the minute and hour
+    roll-ups, in SQL: no row crosses into Python."""
     for table, width in (("rollup_minute", 60), ("rollup_hour", 3600)):
         conn.execute(
             f"INSERT INTO {table} (series_id, bucket, min, max, sum, count) "
             f"SELECT series_id, (CAST(ts AS INTEGER) / {width}) * {width} AS bucket, "
-            f"min(value), max(value), sum(value), count(*) FROM {PENDING} "
-            "WHERE id <= ? AND typeof(value) IN ('integer', 'real') GROUP BY series_id, bucket "
+            f"min(value), max(value), sum(value), count(*) FROM {source} "
+            f"WHERE {where} AND typeof(value) IN ('integer', 'real') GROUP BY series_id, bucket "
             "ON CONFLICT (series_id, bucket) DO UPDATE SET min = min(min, excluded.min), "
             "max = max(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count",
-            (end,),
+            parameters,
         )
+
+
+def settle(conn: sqlite3.Connection, limit: int = 50_000) -> int:
+    """Fold and move the oldest ``limit`` pending readings at most; returns how many it moved, 0 when none were
+    pending."""
+    row = conn.execute(f"SELECT id FROM {PENDING} ORDER BY id LIMIT 1 OFFSET ?", (limit - 1,)).fetchone()
+    end = row[0] if row is not None else conn.execute(f"SELECT max(id) FROM {PENDING}").fetchone()[0]
+    if end is None:
+        return 0
+    fold(conn, PENDING, "id <= ?", (end,))
     conn.execute(
         f"INSERT INTO readings (rowid, series_id, ts, value, quality) "
         f"SELECT id, series_id, ts, value, quality FROM {PENDING} WHERE id <= ? ORDER BY id",

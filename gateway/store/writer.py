@@ -33,6 +33,8 @@ from gateway.normalise import Reading
 from gateway.store.devices import DeviceTable
 from gateway.store.identities import StoredMessages
 from gateway.store.migrations import connect
+from gateway.store.rows import values_lists
+from gateway.store.settle import PENDING
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +360,7 @@ class Writer:
                 except Exception as exc:  # an API command's own error goes back to its caller
                     results.append((item, None, exc))
         if readings:
-            _insert_readings(conn, readings)
+            insert_readings(conn, readings)
         if dead:
             conn.executemany(
                 "INSERT INTO dead_letters (received, topic, device, reason, detail, payload) VALUES (?, ?, ?, ?, ?, ?)",
@@ -402,28 +404,12 @@ class Writer:
             metrics.messages_rejected.labels(reason=reason).inc(count)
 
 
-#: Rows per INSERT statement. One statement per row would release and retake the GIL for every row (sqlite3 lets
-#: it go around each step), and on a busy 2-core box each retake can wait a whole switch interval behind the
-#: ingest thread; a few hundred rows per statement keep the batch's insert to a handful of steps.
-_ROWS_PER_INSERT = 200
-_INSERT_MANY = "INSERT INTO readings_pending (series_id, ts, value, quality) VALUES " + ", ".join(
-    ["(?, ?, ?, ?)"] * _ROWS_PER_INSERT
-)
-
-
-def _insert_readings(conn: sqlite3.Connection, readings: list[tuple[int, float, object, int]]) -> None:
-    full = len(readings) - len(readings) % _ROWS_PER_INSERT
-    if full:
-        conn.executemany(
-            _INSERT_MANY,
-            [
-                [field for row in readings[start : start + _ROWS_PER_INSERT] for field in row]
-                for start in range(0, full, _ROWS_PER_INSERT)
-            ],
-        )
-    rest = readings[full:]
-    if rest:
-        conn.executemany("INSERT INTO readings_pending (series_id, ts, value, quality) VALUES (?, ?, ?, ?)", rest)
+def insert_readings(
+    conn: sqlite3.Connection, readings: list[tuple[int, float, object, int]], table: str = PENDING
+) -> None:
+    """Rows of (series id, ts, value, quality) into ``table``: the writer's batches go to ``readings_pending``."""
+    for values, parameters in values_lists(readings, 4):
+        conn.execute(f"INSERT INTO {table} (series_id, ts, value, quality) VALUES {values}", parameters)
 
 
 def event_detail(detail: Mapping[str, object]) -> str:

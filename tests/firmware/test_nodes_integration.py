@@ -18,7 +18,6 @@ reader on the ``HostClock``, because its timeouts race real messages from the br
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -43,16 +42,10 @@ from campusnode.totals import decode_total
 from campusnode_host.fakes import FakeWifi, HostClock, ManualClock
 from campusnode_host.nodes import TOTAL_NAME, Hardware, build_node
 
-from gateway.broker import (
-    GATEWAY_USER,
-    BrokerLayout,
-    MosquittoProcess,
-    free_port,
-    write_broker_config,
-)
+from gateway.broker import GATEWAY_USER
 from gateway.contracts import TopicKind, sign_gate_command
 from gateway.store.identities import stored_seqs
-from tests.conftest import SITE, Broker, RunningGateway, wait_until
+from tests.conftest import SITE, Broker, RunningGateway, running_broker, wait_until
 from tests.firmware.conftest import HOST, LIB
 from tests.simulators.conftest import Observer
 
@@ -69,21 +62,8 @@ GATE_SETTINGS = {"gate": GATE, "key_hex": GATE_KEY.hex(), "wait_ms": 15000, "ope
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """The shared fixture's broker, with device users for the counter and the gate reader (with its gate's rights)
     besides the env node's."""
-    layout = BrokerLayout(
-        directory=tmp_path / "broker",
-        site=SITE,
-        port=free_port(),
-        run_as=getpass.getuser(),
-        devices=(ENV, COUNTER, READER),
-        gate_readers=((READER, GATE),),
-    )
-    secrets = write_broker_config(layout)
-    process = MosquittoProcess(layout)
-    process.start()
-    try:
-        yield Broker(process, layout, secrets)
-    finally:
-        process.stop()
+    with running_broker(tmp_path / "broker", (ENV, COUNTER, READER), ((READER, GATE),)) as running:
+        yield running
 
 
 def node_config(broker: Broker, app: str, device: str, user: str, **settings: Any) -> dict[str, Any]:

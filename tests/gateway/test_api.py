@@ -163,6 +163,9 @@ def test_devices_cli_talks_to_the_running_gateway(gateway_factory, publisher):
     assert runner.invoke(app, ["devices", "move", "--config", config, "printer-01", "maker-lab"]).exit_code == 0
     listing = runner.invoke(app, ["devices", "list", "--config", config])
     assert listing.exit_code == 0 and "Prusa A" in listing.output and "maker-lab" in listing.output
+    moved = runner.invoke(app, ["devices", "move", "--config", config, "printer-01", "[lab 2]"])
+    assert moved.exit_code == 0 and "[lab 2]" in moved.output, moved.output  # a room name, not terminal markup
+    assert "[lab 2]" in runner.invoke(app, ["devices", "list", "--config", config]).output
     missing = runner.invoke(app, ["devices", "retire", "--config", config, "nobody"])
     assert missing.exit_code == 2 and "404" in missing.output
     assert runner.invoke(app, ["devices", "retire", "--config", config, "printer-01"]).exit_code == 0
